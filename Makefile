@@ -1,0 +1,76 @@
+# The README's commands. Each target does its own set-up into .venv (idempotent, quick when done).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+# pip warns about every missing local index folder on these machines; drop only that noise.
+export GENAI_RT_WERROR ?= ON
+# Where nvcc is installed the CUDA kernels are always compiled (CI compiles them on CPU machines,
+# and the module must still import there without a GPU).
+export GENAI_RT_CUDA ?= $(if $(shell command -v nvcc),ON,OFF)
+QUIET := sed "/^WARNING: Location/d"
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+SETUP := $(VENV)/.setup-done
+BENCH_SETUP := $(VENV)/.bench-done
+CORE_SOURCES := $(shell find csrc proto -type f) CMakeLists.txt pyproject.toml
+BUILD_STAMP := $(VENV)/.core-built
+# The core is always built with -Werror here; a plain `pip install .` is not.
+# Build-time tools, installed before the editable build (which runs without build isolation so
+# that incremental rebuilds reuse build/).
+BUILD_DEPS := 'scikit-build-core>=0.10' 'pybind11>=2.12' 'grpcio-tools>=1.60' 'protobuf>=7.35.1' \
+              ninja 'cmake>=3.24'
+
+.PHONY: setup build demo test lint pytest bench gpu-check clean
+
+setup: $(SETUP)
+
+# A machine whose python3 already has torch (a GPU image) keeps its own: the venv sees it.
+# Elsewhere, without a GPU, torch comes from the CPU wheel on local disk (torch==2.13.0);
+# pyproject.toml only states ranges.
+$(SETUP): pyproject.toml Makefile
+	@if [ ! -x $(PY) ]; then \
+	  if python3 -c 'import torch' 2>/dev/null; then \
+	    echo "setup: python3 has torch $$(python3 -c 'import torch; print(torch.__version__)'); keeping it"; \
+	    python3 -m venv --system-site-packages $(VENV); \
+	  else python3 -m venv $(VENV); fi; fi
+	$(PIP) install -U pip 2>&1 | $(QUIET)
+	@if $(PY) -c 'import torch' 2>/dev/null; then echo "setup: torch present, kept"; \
+	 elif nvidia-smi -L >/dev/null 2>&1; then $(PIP) install torch 2>&1 | $(QUIET); \
+	 else $(PIP) install torch==2.13.0 2>&1 | $(QUIET); fi
+	$(PIP) install $(BUILD_DEPS) 2>&1 | $(QUIET)
+	$(PIP) install --no-build-isolation -e '.[dev]' 2>&1 | $(QUIET)
+	$(PY) -c 'import genai_rt._core' && touch $(SETUP)
+
+build: $(BUILD_STAMP)
+
+# The core is built with -Wall -Wextra -Werror; CUDA sources too when GENAI_RT_CUDA=ON.
+$(BUILD_STAMP): $(SETUP) $(CORE_SOURCES)
+	$(PIP) install --no-build-isolation --no-deps -e . 2>&1 | $(QUIET)
+	$(PY) -c 'import genai_rt._core as c; print("core", c.version(), "cuda", c.built_with_cuda)'
+	@touch $(BUILD_STAMP)
+
+demo: build
+	$(VENV)/bin/genai-rt demo
+
+lint: $(SETUP)
+	$(PY) -m ruff check python kernels tests benchmarks examples
+	$(PY) -m mypy
+
+pytest: build
+	$(PY) -m pytest -q
+
+test: lint pytest
+
+$(BENCH_SETUP): $(SETUP)
+	$(PIP) install --no-build-isolation -e '.[dev,bench]' 2>&1 | $(QUIET)
+	@touch $(BENCH_SETUP)
+
+bench: build $(BENCH_SETUP)
+	$(PY) -m pytest benchmarks -q --benchmark-only -p no:cacheprovider || [ $$? -eq 5 ]
+	@for script in benchmarks/compare_*.py; do [ -e "$$script" ] && $(PY) $$script || true; done
+
+gpu-check:
+	bash benchmarks/gpu_check.sh
+
+clean:
+	rm -rf build $(VENV) .mypy_cache .ruff_cache .pytest_cache

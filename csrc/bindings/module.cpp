@@ -1,0 +1,97 @@
+// genai_rt._core: the only file that includes pybind11.
+//
+// Heavy calls release the GIL. Device buffers cross this boundary as integer addresses
+// (tensor.data_ptr()) and a stream handle, so the core never sees torch.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#include "genai_rt/version.h"
+
+#ifdef GENAI_RT_WITH_CUDA
+#include "genai_rt/cuda_kernels.h"
+#endif
+
+namespace py = pybind11;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Build facts and CUDA kernels
+// ---------------------------------------------------------------------------------------------
+
+#ifdef GENAI_RT_WITH_CUDA
+void CheckCuda(int error, const char* what) {
+  if (error != 0) {
+    throw std::runtime_error(std::string(what) + " failed: " + genai_rt::cuda::ErrorString(error));
+  }
+}
+#endif
+
+void BindBuildInfo(py::module_& m) {
+  m.def("version", &genai_rt::Version, "Version of the native core.");
+#ifdef GENAI_RT_WITH_CUDA
+  m.attr("built_with_cuda") = true;
+  m.def("cuda_device_count", &genai_rt::cuda::DeviceCount,
+        "Number of CUDA devices the driver reports (0 without a driver).");
+#else
+  m.attr("built_with_cuda") = false;
+  m.def("cuda_device_count", []() { return 0; },
+        "Always 0: this build has no CUDA kernels (rebuild with GENAI_RT_CUDA=ON).");
+#endif
+}
+
+void BindCudaKernels(py::module_& m) {
+#ifdef GENAI_RT_WITH_CUDA
+  auto cuda = m.def_submodule("cuda", "CUDA kernels over raw device pointers.");
+  cuda.def(
+      "apply_token_bitmask_inplace",
+      [](std::uintptr_t logits, int dtype, int64_t num_rows, int64_t vocab_size,
+         int64_t logits_stride, std::uintptr_t bitmask, int64_t bitmask_words,
+         int64_t bitmask_stride, std::uintptr_t indices, int64_t num_indices,
+         std::uintptr_t stream) {
+        if (dtype < 0 || dtype > 2) throw std::invalid_argument("dtype code must be 0, 1 or 2");
+        int error;
+        {
+          py::gil_scoped_release release;
+          error = genai_rt::cuda::ApplyTokenBitmaskInplace(
+              reinterpret_cast<void*>(logits), static_cast<genai_rt::cuda::DType>(dtype), num_rows,
+              vocab_size, logits_stride, reinterpret_cast<const int32_t*>(bitmask), bitmask_words,
+              bitmask_stride, reinterpret_cast<const int32_t*>(indices), num_indices,
+              reinterpret_cast<void*>(stream));
+        }
+        CheckCuda(error, "apply_token_bitmask_inplace");
+      },
+      py::arg("logits"), py::arg("dtype"), py::arg("num_rows"), py::arg("vocab_size"),
+      py::arg("logits_stride"), py::arg("bitmask"), py::arg("bitmask_words"),
+      py::arg("bitmask_stride"), py::arg("indices"), py::arg("num_indices"), py::arg("stream"));
+#else
+  (void)m;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Grammar (csrc/grammar)
+// ---------------------------------------------------------------------------------------------
+
+void BindGrammar(py::module_& m) { (void)m; }
+
+// ---------------------------------------------------------------------------------------------
+// KV cache (csrc/kv)
+// ---------------------------------------------------------------------------------------------
+
+void BindKv(py::module_& m) { (void)m; }
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "genai_rt native core: grammar engine, KV-cache management, CUDA kernels";
+  BindBuildInfo(m);
+  BindCudaKernels(m);
+  BindGrammar(m);
+  BindKv(m);
+}

@@ -1,0 +1,1 @@
+"""Model side: Hugging Face checkpoint loading, the Llama-family decoder, attention backends."""
