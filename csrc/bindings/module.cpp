@@ -6,10 +6,12 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 
+#include "genai_rt/kv/kv_cache_manager.h"
 #include "genai_rt/version.h"
 
 #ifdef GENAI_RT_WITH_CUDA
@@ -84,7 +86,109 @@ void BindGrammar(py::module_& m) { (void)m; }
 // KV cache (csrc/kv)
 // ---------------------------------------------------------------------------------------------
 
-void BindKv(py::module_& m) { (void)m; }
+template <typename T>
+T* MutableData(py::array_t<T, py::array::c_style>& array, const char* name, int ndim) {
+  if (array.ndim() != ndim) {
+    throw std::invalid_argument(std::string(name) + " must have " + std::to_string(ndim) +
+                                " dimension(s), got " + std::to_string(array.ndim()));
+  }
+  return array.mutable_data();
+}
+
+void BindKv(py::module_& m) {
+  namespace kv = genai_rt::kv;
+  m.def(
+      "hash_block_tokens",
+      [](uint64_t parent_hash, const std::vector<int32_t>& tokens) {
+        return kv::HashBlockTokens(parent_hash, tokens.data(), static_cast<int32_t>(tokens.size()));
+      },
+      py::arg("parent_hash"), py::arg("tokens"), "Chained hash of one KV block's token ids.");
+  m.attr("ROOT_BLOCK_HASH") = kv::kRootBlockHash;
+
+  // Arrays are taken without conversion (py::array::c_style + noconvert) so a wrong dtype is an
+  // error instead of a silent copy that BuildBatch would fill and then throw away.
+  using I64 = py::array_t<int64_t, py::array::c_style>;
+  using I32 = py::array_t<int32_t, py::array::c_style>;
+  py::class_<kv::KvCacheManager>(m, "KvCacheManager",
+                                 "Paged KV blocks, prefix cache and per-sequence block tables.")
+      .def(py::init<int32_t, int32_t, bool>(), py::arg("num_blocks"), py::arg("block_size"),
+           py::arg("enable_prefix_caching"))
+      .def("add_sequence", &kv::KvCacheManager::AddSequence, py::arg("seq_id"), py::arg("prompt"))
+      .def("append_tokens", &kv::KvCacheManager::AppendTokens, py::arg("seq_id"),
+           py::arg("tokens"))
+      .def("match_prefix", &kv::KvCacheManager::MatchPrefix, py::arg("seq_id"))
+      .def("fork_prefix", &kv::KvCacheManager::ForkPrefix, py::arg("parent_id"),
+           py::arg("child_id"), py::arg("num_tokens"))
+      .def("allocate", &kv::KvCacheManager::Allocate, py::arg("seq_id"), py::arg("num_new"))
+      .def("blocks_needed", &kv::KvCacheManager::BlocksNeeded, py::arg("seq_id"),
+           py::arg("num_new"))
+      .def("commit", &kv::KvCacheManager::Commit, py::arg("seq_id"), py::arg("num_new"))
+      .def("reset", &kv::KvCacheManager::Reset, py::arg("seq_id"))
+      .def("free", &kv::KvCacheManager::Free, py::arg("seq_id"))
+      .def(
+          "build_batch",
+          [](const kv::KvCacheManager& self, const std::vector<int64_t>& seq_ids,
+             const std::vector<int32_t>& num_new, I64 input_ids, I64 positions, I64 slot_mapping,
+             I32 block_tables, I32 seq_lens, I32 query_start_loc) {
+            kv::BatchBuffers out{};
+            out.input_ids = MutableData(input_ids, "input_ids", 1);
+            out.positions = MutableData(positions, "positions", 1);
+            out.slot_mapping = MutableData(slot_mapping, "slot_mapping", 1);
+            out.block_tables = MutableData(block_tables, "block_tables", 2);
+            out.seq_lens = MutableData(seq_lens, "seq_lens", 1);
+            out.query_start_loc = MutableData(query_start_loc, "query_start_loc", 1);
+            out.max_tokens = std::min({input_ids.shape(0), positions.shape(0),
+                                       slot_mapping.shape(0)});
+            out.max_seqs = std::min({block_tables.shape(0), seq_lens.shape(0),
+                                     query_start_loc.shape(0) - 1});
+            out.block_table_width = block_tables.shape(1);
+            kv::BatchShape shape;
+            {
+              py::gil_scoped_release release;
+              shape = self.BuildBatch(seq_ids, num_new, out);
+            }
+            py::dict d;
+            d["num_tokens"] = shape.num_tokens;
+            d["num_seqs"] = shape.num_seqs;
+            d["max_blocks"] = shape.max_blocks;
+            d["max_query_len"] = shape.max_query_len;
+            d["max_seq_len"] = shape.max_seq_len;
+            return d;
+          },
+          py::arg("seq_ids"), py::arg("num_new"), py::arg("input_ids").noconvert(),
+          py::arg("positions").noconvert(), py::arg("slot_mapping").noconvert(),
+          py::arg("block_tables").noconvert(), py::arg("seq_lens").noconvert(),
+          py::arg("query_start_loc").noconvert(),
+          "Fills the step's flat batch buffers; returns the used sizes.")
+      .def("has_sequence", &kv::KvCacheManager::HasSequence, py::arg("seq_id"))
+      .def("num_tokens", &kv::KvCacheManager::NumTokens, py::arg("seq_id"))
+      .def("num_computed", &kv::KvCacheManager::NumComputed, py::arg("seq_id"))
+      .def("block_table", &kv::KvCacheManager::BlockTable, py::arg("seq_id"))
+      .def_property_readonly("num_sequences", &kv::KvCacheManager::NumSequences)
+      .def_property_readonly("num_used_blocks", &kv::KvCacheManager::NumUsedBlocks)
+      .def_property_readonly("num_blocks",
+                             [](const kv::KvCacheManager& s) { return s.Pool().NumBlocks(); })
+      .def_property_readonly("block_size",
+                             [](const kv::KvCacheManager& s) { return s.Pool().BlockSize(); })
+      .def_property_readonly("num_free_blocks",
+                             [](const kv::KvCacheManager& s) { return s.Pool().NumFree(); })
+      .def_property_readonly("num_evictable_blocks",
+                             [](const kv::KvCacheManager& s) { return s.Pool().NumEvictable(); })
+      .def_property_readonly("num_available_blocks",
+                             [](const kv::KvCacheManager& s) { return s.Pool().NumAvailable(); })
+      .def_property_readonly("prefix_query_tokens", &kv::KvCacheManager::PrefixQueryTokens)
+      .def_property_readonly("prefix_hit_tokens", &kv::KvCacheManager::PrefixHitTokens)
+      .def(
+          "ref_count", [](const kv::KvCacheManager& s, int32_t b) { return s.Pool().RefCount(b); },
+          py::arg("block"))
+      .def(
+          "is_cached", [](const kv::KvCacheManager& s, int32_t b) { return s.Pool().IsCached(b); },
+          py::arg("block"))
+      .def("eviction_order",
+           [](const kv::KvCacheManager& s) { return s.Pool().EvictionOrder(); })
+      .def("reset_prefix_cache", [](kv::KvCacheManager& s) { s.Pool().ResetPrefixCache(); })
+      .def("check_invariants", &kv::KvCacheManager::CheckInvariants);
+}
 
 }  // namespace
 
