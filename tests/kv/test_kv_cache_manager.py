@@ -6,7 +6,6 @@ import random
 
 import numpy as np
 import pytest
-
 from genai_rt._core import ROOT_BLOCK_HASH, KvCacheManager, hash_block_tokens
 
 BS = 4
