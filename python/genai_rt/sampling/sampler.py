@@ -1,0 +1,260 @@
+"""The Sampler: one batched step from logits to tokens, for rows with different SamplingParams."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+from genai_rt.sampling.bitmask import apply_token_bitmask
+from genai_rt.sampling.outputs import SamplerOutput, SamplingError
+from genai_rt.sampling.params import SamplingRow
+from genai_rt.sampling.penalties import (
+    apply_logit_bias,
+    apply_presence_frequency_penalties,
+    apply_repetition_penalty,
+    mask_tokens,
+    token_counts,
+)
+from genai_rt.sampling.truncation import apply_min_p, apply_top_k_top_p, draw_from_probs
+
+
+class Sampler:
+    """Turns a batch of logits into one token per row.
+
+    Order of processing (each step only touches the rows that need it):
+
+    1. raw logprobs: ``log_softmax(logits)`` of the model's output, kept for ``SamplerOutput``;
+    2. logit_bias;
+    3. repetition penalty over prompt + output tokens (HF), then presence/frequency penalties
+       over output tokens (OpenAI);
+    4. min_tokens: while ``len(output) < min_tokens`` mask ``stop_token_ids`` and EOS (EOS only
+       when not ``ignore_eos``: with it EOS does not stop the sequence anyway);
+    5. grammar bitmask (``apply_token_bitmask``);
+    6. greedy rows: argmax. Random rows: temperature, top-k, top-p (one sort, only for rows
+       that use either), min-p (no sort), then the exponential-race draw, seeded rows from
+       their own generator (reproducible whatever else is in the batch).
+
+    A row where no token survives, or whose logits are NaN/+inf, raises ``SamplingError`` naming
+    the row(s); nothing is ever drawn from an empty distribution.
+
+    Parameters
+    ----------
+    vocab_size : int
+        Width of the logits (the model's output size).
+    eos_token_ids : Sequence[int]
+        Masked while a row is below its ``min_tokens``.
+
+    Examples
+    --------
+    >>> from genai_rt.sampling.params import SamplingParams, SamplingRow
+    >>> sampler = Sampler(vocab_size=4, eos_token_ids=[3])
+    >>> row = SamplingRow(SamplingParams(temperature=0), prompt_token_ids=[1])
+    >>> sampler(torch.tensor([[0.0, 2.0, 1.0, 5.0]]), [row]).token_ids
+    [3]
+    """
+
+    def __init__(self, vocab_size: int, eos_token_ids: Sequence[int]) -> None:
+        if vocab_size < 1:
+            raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
+        bad = [t for t in eos_token_ids if not 0 <= t < vocab_size]
+        if bad:
+            raise ValueError(f"eos_token_ids {bad} are outside the vocabulary [0, {vocab_size})")
+        self.vocab_size = vocab_size
+        self.eos_token_ids = list(eos_token_ids)
+
+    def __call__(
+        self,
+        logits: torch.Tensor,
+        rows: Sequence[SamplingRow],
+        bitmask: torch.Tensor | None = None,
+        bitmask_rows: Sequence[int] | None = None,
+    ) -> SamplerOutput:
+        """Sample one token per row.
+
+        Parameters
+        ----------
+        logits : torch.Tensor
+            ``[N, V]`` float32 (float16/bfloat16 are upcast); not modified.
+        rows : Sequence[SamplingRow]
+            N rows, in the order of the logits.
+        bitmask : torch.Tensor | None
+            ``[M, ceil(V / 32)]`` int32 grammar masks (bit i of word w allows token 32·w + i).
+        bitmask_rows : Sequence[int] | None
+            The logits rows the M mask rows apply to; None means all N (then M == N).
+
+        Returns
+        -------
+        SamplerOutput
+        """
+        self._check_inputs(logits, rows, bitmask, bitmask_rows)
+        raw = logits.float()
+        # raw: [N, V] float32; work: the processed copy (raw must survive for the logprobs)
+        work = raw.clone()
+        self._apply_bias(work, rows)
+        self._apply_penalties(work, rows)
+        self._apply_min_tokens(work, rows)
+        if bitmask is not None:
+            indices = None if bitmask_rows is None else torch.tensor(
+                list(bitmask_rows), dtype=torch.int64, device=work.device)
+            apply_token_bitmask(work, bitmask.to(work.device, non_blocking=True), indices)
+        row_max = work.amax(dim=-1)
+        tokens = self._choose(work, rows)
+        lse = torch.logsumexp(raw, dim=-1)
+        chosen_logprobs = raw.gather(1, tokens.unsqueeze(1)).squeeze(1) - lse
+        # one device->host transfer for the step: tokens, logprobs and the validity check
+        packed = torch.stack(
+            [tokens.double(), chosen_logprobs.double(), (~torch.isfinite(row_max)).double()]
+        ).tolist()
+        invalid = [i for i, flag in enumerate(packed[2]) if flag]
+        if invalid:
+            self._raise_invalid(invalid, row_max)
+        return SamplerOutput(
+            token_ids=[int(t) for t in packed[0]],
+            logprobs=packed[1],
+            top_logprobs=self._top_logprobs(raw, lse, rows),
+        )
+
+    def _check_inputs(
+        self,
+        logits: torch.Tensor,
+        rows: Sequence[SamplingRow],
+        bitmask: torch.Tensor | None,
+        bitmask_rows: Sequence[int] | None,
+    ) -> None:
+        if logits.dim() != 2 or logits.shape[1] != self.vocab_size:
+            raise ValueError(f"logits must be [N, {self.vocab_size}], got {tuple(logits.shape)}")
+        if not logits.is_floating_point():
+            raise ValueError(f"logits must be floating point, got {logits.dtype}")
+        if logits.shape[0] != len(rows):
+            raise ValueError(f"logits has {logits.shape[0]} rows for {len(rows)} SamplingRows")
+        for i, row in enumerate(rows):
+            params = row.params
+            if params.logit_bias and not all(t < self.vocab_size for t in params.logit_bias):
+                raise ValueError(f"row {i}: logit_bias has token ids >= vocab_size "
+                                 f"{self.vocab_size}")
+            if params.stop_token_ids and max(params.stop_token_ids) >= self.vocab_size:
+                raise ValueError(f"row {i}: stop_token_ids has ids >= vocab_size {self.vocab_size}")
+            if params.seed is not None and row.generator is None and not params.is_greedy:
+                raise ValueError(f"row {i}: seed {params.seed} is set but the row has no "
+                                 f"generator (make one with make_generator(seed))")
+            if row.generator is not None and row.generator.device.type != logits.device.type:
+                raise ValueError(f"row {i}: generator is on {row.generator.device}, logits on "
+                                 f"{logits.device}")
+        if bitmask is None:
+            if bitmask_rows is not None:
+                raise ValueError("bitmask_rows given without a bitmask")
+            return
+        words = math.ceil(self.vocab_size / 32)
+        if bitmask.dtype != torch.int32 or bitmask.dim() != 2 or bitmask.shape[1] != words:
+            raise ValueError(f"bitmask must be int32 [M, {words}], got {bitmask.dtype} "
+                             f"{tuple(bitmask.shape)}")
+        expected = len(rows) if bitmask_rows is None else len(bitmask_rows)
+        if bitmask.shape[0] != expected:
+            raise ValueError(f"bitmask has {bitmask.shape[0]} rows, bitmask_rows/logits need "
+                             f"{expected}")
+        if bitmask_rows is not None and any(not 0 <= r < len(rows) for r in bitmask_rows):
+            raise ValueError(f"bitmask_rows {list(bitmask_rows)} out of range for {len(rows)} rows")
+
+    @staticmethod
+    def _apply_bias(work: torch.Tensor, rows: Sequence[SamplingRow]) -> None:
+        biased = [i for i, row in enumerate(rows) if row.params.logit_bias]
+        if biased:
+            apply_logit_bias(work, biased, [rows[i].params.logit_bias or {} for i in biased])
+
+    def _apply_penalties(self, work: torch.Tensor, rows: Sequence[SamplingRow]) -> None:
+        repetition = [i for i, r in enumerate(rows) if r.params.repetition_penalty != 1.0]
+        additive = [i for i, r in enumerate(rows)
+                    if r.params.presence_penalty != 0.0 or r.params.frequency_penalty != 0.0]
+        if not repetition and not additive:
+            return
+        # Penalized rows are processed as one sub-batch; a neutral value (penalty 1, 0) is exact.
+        index = sorted(set(repetition) | set(additive))
+        sub = work[index]
+        device = work.device
+        output_counts = token_counts(
+            [rows[i].output_token_ids for i in index], self.vocab_size, device)
+        if repetition:
+            prompt_counts = token_counts(
+                [rows[i].prompt_token_ids for i in index], self.vocab_size, device)
+            penalties = torch.tensor(
+                [rows[i].params.repetition_penalty for i in index], device=device)
+            apply_repetition_penalty(sub, (prompt_counts + output_counts) > 0, penalties)
+        if additive:
+            presence = torch.tensor([rows[i].params.presence_penalty for i in index], device=device)
+            frequency = torch.tensor(
+                [rows[i].params.frequency_penalty for i in index], device=device)
+            apply_presence_frequency_penalties(sub, output_counts, presence, frequency)
+        work[index] = sub
+
+    def _apply_min_tokens(self, work: torch.Tensor, rows: Sequence[SamplingRow]) -> None:
+        below = [i for i, r in enumerate(rows) if len(r.output_token_ids) < r.params.min_tokens]
+        if below:
+            mask_tokens(work, below, [sorted(rows[i].params.all_stop_token_ids(
+                self.eos_token_ids)) for i in below])
+
+    def _choose(self, work: torch.Tensor, rows: Sequence[SamplingRow]) -> torch.Tensor:
+        greedy = [i for i, r in enumerate(rows) if r.params.is_greedy]
+        if len(greedy) == len(rows):
+            return work.argmax(dim=-1)
+        tokens = torch.empty(len(rows), dtype=torch.int64, device=work.device)
+        if greedy:
+            tokens[greedy] = work[greedy].argmax(dim=-1)
+        random = [i for i, r in enumerate(rows) if not r.params.is_greedy]
+        tokens[random] = self._draw(work, [rows[i] for i in random], random)
+        return tokens
+
+    def _draw(
+        self, work: torch.Tensor, rows: Sequence[SamplingRow], index: list[int]
+    ) -> torch.Tensor:
+        device = work.device
+        temperatures = torch.tensor([r.params.temperature for r in rows], device=device)
+        # scaled: [R, V], the random rows only
+        scaled = (work if len(index) == work.shape[0] else work[index]) / temperatures.unsqueeze(1)
+        top_k = [r.params.top_k if r.params.top_k > 0 else self.vocab_size for r in rows]
+        top_p = [r.params.top_p for r in rows]
+        sort_rows = [j for j, r in enumerate(rows) if top_k[j] < self.vocab_size or top_p[j] < 1]
+        if sort_rows:
+            sub = scaled[sort_rows]
+            apply_top_k_top_p(
+                sub,
+                torch.tensor([top_k[j] for j in sort_rows], device=device)
+                if any(top_k[j] < self.vocab_size for j in sort_rows) else None,
+                torch.tensor([top_p[j] for j in sort_rows], device=device)
+                if any(top_p[j] < 1 for j in sort_rows) else None,
+            )
+            scaled[sort_rows] = sub
+        min_p_rows = [j for j, r in enumerate(rows) if r.params.min_p > 0]
+        if min_p_rows:
+            sub = scaled[min_p_rows]
+            apply_min_p(sub, torch.tensor([rows[j].params.min_p for j in min_p_rows],
+                                          device=device))
+            scaled[min_p_rows] = sub
+        return draw_from_probs(scaled.softmax(dim=-1), [r.generator for r in rows])
+
+    def _top_logprobs(
+        self, raw: torch.Tensor, lse: torch.Tensor, rows: Sequence[SamplingRow]
+    ) -> list[list[tuple[int, float]]] | None:
+        wanted = [r.params.logprobs or 0 for r in rows]
+        k = max(wanted, default=0)
+        if k == 0:
+            return None
+        index = [i for i, w in enumerate(wanted) if w > 0]
+        values, ids = raw[index].topk(min(k, self.vocab_size), dim=-1)
+        logprobs = (values - lse[index].unsqueeze(1)).tolist()
+        ids_list = ids.tolist()
+        result: list[list[tuple[int, float]]] = [[] for _ in rows]
+        for j, i in enumerate(index):
+            result[i] = list(zip(ids_list[j][: wanted[i]], logprobs[j][: wanted[i]], strict=True))
+        return result
+
+    @staticmethod
+    def _raise_invalid(invalid: list[int], row_max: torch.Tensor) -> None:
+        maxima = row_max[invalid].tolist()
+        reasons = [
+            f"row {i}: " + ("no token survives logit_bias/penalties/min_tokens/grammar mask"
+                            if m == float("-inf") else f"logits are not finite (max {m})")
+            for i, m in zip(invalid, maxima, strict=True)
+        ]
+        raise SamplingError(invalid, "cannot sample: " + "; ".join(reasons))
