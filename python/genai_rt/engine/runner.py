@@ -1,0 +1,125 @@
+"""One forward per step over the flattened batch, then one batched sampling call.
+
+Grammar masks for the rows sampled this step depend only on tokens already accepted, so a worker
+thread fills them (the C++ matcher releases the GIL) while the forward runs; the sampler waits
+for them only after the logits exist.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import torch
+
+from genai_rt._core import KvCacheManager
+from genai_rt.engine.batch import BatchBuilder
+from genai_rt.engine.scheduler import SchedulerOutput
+from genai_rt.model.llama import LlamaForCausalLM
+from genai_rt.sampling.outputs import SamplerOutput
+from genai_rt.sampling.params import SamplingRow
+from genai_rt.sampling.sampler import Sampler
+
+logger = logging.getLogger(__name__)
+
+# Fills rows of an int32 [M, ceil(V/32)] bitmask in place (runs on the worker thread).
+MaskFiller = Callable[[torch.Tensor], None]
+
+
+@dataclass
+class StepResult:
+    """The rows sampled this step: ``seq_rows[i]`` indexes ``SchedulerOutput.seqs``."""
+
+    seq_rows: list[int]
+    sampled: SamplerOutput | None
+
+
+class ModelRunner:
+    """Owns the paged KV caches, the batch buffers and the sampler for one model.
+
+    Parameters
+    ----------
+    model : LlamaForCausalLM
+        ``model(input_ids, positions, kv_caches, meta) -> hidden``; ``compute_logits(hidden)``.
+    num_blocks, block_size : int
+        KV pool geometry.
+    max_num_tokens, max_num_seqs, max_model_len : int
+        The scheduler's limits (size the batch buffers).
+    eos_token_ids : Sequence[int]
+    """
+
+    def __init__(
+        self,
+        model: LlamaForCausalLM,
+        num_blocks: int,
+        block_size: int,
+        max_num_tokens: int,
+        max_num_seqs: int,
+        max_model_len: int,
+        eos_token_ids: Sequence[int],
+    ) -> None:
+        cfg = model.config
+        self.model = model
+        self.block_size = block_size
+        self.device = model.embed_tokens.device
+        dtype = model.embed_tokens.dtype
+        # kv_caches[layer]: [2, num_blocks, block_size, kv_heads, head_dim]
+        self.kv_caches = [
+            torch.zeros(2, num_blocks, block_size, cfg.num_key_value_heads, cfg.head_dim,
+                        dtype=dtype, device=self.device)
+            for _ in range(cfg.num_hidden_layers)
+        ]
+        self.vocab_size = cfg.vocab_size
+        self.bitmask_words = math.ceil(cfg.vocab_size / 32)
+        self.builder = BatchBuilder(
+            max_num_tokens, max_num_seqs, math.ceil(max_model_len / block_size), self.device
+        )
+        self.sampler = Sampler(cfg.vocab_size, eos_token_ids)
+        self._mask_worker = ThreadPoolExecutor(1, thread_name_prefix="genai_rt-grammar")
+
+    def execute(
+        self,
+        kv: KvCacheManager,
+        sched: SchedulerOutput,
+        rows_of: Callable[[list[int]], list[SamplingRow]],
+        masks_of: Callable[[list[int]], tuple[list[int], MaskFiller] | None],
+    ) -> StepResult:
+        """Run one step.
+
+        Parameters
+        ----------
+        kv : KvCacheManager
+        sched : SchedulerOutput
+        rows_of : callable
+            Sampling rows for the given indices into ``sched.seqs``.
+        masks_of : callable
+            For the sampled indices: ``(sample rows that are constrained, filler)`` or None.
+        """
+        batch = self.builder.build(kv, sched, self.block_size)
+        seq_rows = batch.sampled_seq_rows
+        pending: Future[None] | None = None
+        bitmask: torch.Tensor | None = None
+        masked_rows: list[int] | None = None
+        grammar = masks_of(seq_rows) if seq_rows else None
+        if grammar is not None:
+            masked_rows, fill = grammar
+            # bitmask: [len(masked_rows), ceil(V / 32)] int32, all tokens allowed by default
+            bitmask = torch.full((len(masked_rows), self.bitmask_words), -1, dtype=torch.int32)
+            pending = self._mask_worker.submit(fill, bitmask)
+        hidden = self.model(batch.input_ids, batch.positions, self.kv_caches, batch.meta)
+        if not seq_rows:
+            if pending is not None:
+                pending.result()
+            return StepResult(seq_rows, None)
+        # hidden: [T, H] -> logits: [num_sampled, V] float32
+        logits = self.model.compute_logits(hidden.index_select(0, batch.sample_indices))
+        if pending is not None:
+            pending.result()  # re-raises a matcher error here, on the engine thread
+        sampled = self.sampler(logits, rows_of(seq_rows), bitmask, masked_rows)
+        return StepResult(seq_rows, sampled)
+
+    def shutdown(self) -> None:
+        self._mask_worker.shutdown(wait=True)
