@@ -34,7 +34,16 @@ class _Stream:
     queue: asyncio.Queue[RequestOutput | BaseException]
 
     def put(self, item: RequestOutput | BaseException) -> None:
-        self.loop.call_soon_threadsafe(self.queue.put_nowait, item)
+        _call_soon(self.loop, self.queue.put_nowait, item)
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Any, *args: Any) -> None:
+    # A caller's loop may be closed already (it exited without waiting for its request):
+    # nobody is listening, and the engine thread must not die over it.
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:
+        pass
 
 
 class Engine:
@@ -77,7 +86,9 @@ class Engine:
     ) -> AsyncIterator[RequestOutput]:
         """Stream a request's outputs: one per step that changed it, the last with ``finished``.
 
-        Leaving the loop early (``break``, cancellation) aborts the request.
+        Leaving the loop early aborts the request: at once on cancellation or with
+        ``contextlib.aclosing``, else when the generator is finalized (asyncio's rule for a
+        ``break`` out of ``async for``).
 
         Raises
         ------
@@ -141,7 +152,10 @@ class Engine:
             except queue.Empty:
                 command = None
             while command is not None:
-                self._handle(command)
+                try:
+                    self._handle(command)
+                except Exception:  # keep serving the other callers
+                    logger.exception("engine command %r failed", command[0])
                 try:
                     command = self._commands.get_nowait()
                 except queue.Empty:
@@ -173,10 +187,10 @@ class Engine:
                     raise ValueError(f"request id {request_id!r} is already in use")
                 self.core.add_request(request_id, prompt, params)
             except Exception as exc:
-                stream.loop.call_soon_threadsafe(_set_exception, accepted, exc)
+                _call_soon(stream.loop, _set_exception, accepted, exc)
                 return
             self._streams[request_id] = stream
-            stream.loop.call_soon_threadsafe(_set_result, accepted, None)
+            _call_soon(stream.loop, _set_result, accepted, None)
         elif kind == "abort":
             _, request_id, reply = command
             out = self.core.abort(request_id)
@@ -185,7 +199,7 @@ class Engine:
                 stream.put(out)
             if reply is not None:
                 loop, done = reply
-                loop.call_soon_threadsafe(_set_result, done, out is not None)
+                _call_soon(loop, _set_result, done, out is not None)
         elif kind == "stop":
             self._stopped.set()
 
