@@ -33,27 +33,61 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, start: in
     return torch.einsum("hqk,khd->qhd", scores.softmax(-1), v).float()
 
 
-def test_mixed_decode_and_chunked_prefill_match_naive_attention() -> None:
-    # seq 0 decodes at position 40 (10 blocks), seq 1 prefills 5 tokens after 6 cached ones.
-    torch.manual_seed(0)
-    heads, kv_heads, dim, block = 6, 2, 8, 4
-    cache = torch.randn(2, 32, block, kv_heads, dim)
-    tables = torch.tensor([list(range(31, 20, -1)), [3, 9, 12] + [-1] * 8], dtype=torch.int32)
-    q = torch.randn(6, heads, dim)
-    k, v = torch.randn(6, kv_heads, dim), torch.randn(6, kv_heads, dim)
-    slots = torch.tensor([tables[0, 10] * block + 0] + [
-        int(tables[1, p // block]) * block + p % block for p in range(6, 11)
-    ])
+def random_step(
+    lens: list[tuple[int, int]], heads: int, kv_heads: int, dim: int, block: int, seed: int
+) -> tuple[torch.Tensor, ...]:
+    """Cache, q/k/v and metadata for sequences given as (query_len, seq_len)."""
+    gen = torch.Generator().manual_seed(seed)
+    width = max(-(-seq_len // block) for _, seq_len in lens) + 1
+    num_blocks = sum(-(-seq_len // block) for _, seq_len in lens) + 3
+    pool = torch.randperm(num_blocks, generator=gen).tolist()
+    tables = torch.full((len(lens), width), -1, dtype=torch.int32)
+    slots, starts = [], [0]
+    for seq, (q_len, seq_len) in enumerate(lens):
+        n = -(-seq_len // block)
+        tables[seq, :n] = torch.tensor([pool.pop() for _ in range(n)], dtype=torch.int32)
+        slots += [int(tables[seq, p // block]) * block + p % block
+                  for p in range(seq_len - q_len, seq_len)]
+        starts.append(starts[-1] + q_len)
+    cache = torch.randn(2, num_blocks, block, kv_heads, dim, generator=gen)
+    num_tokens = starts[-1]
+    q = torch.randn(num_tokens, heads, dim, generator=gen)
+    k = torch.randn(num_tokens, kv_heads, dim, generator=gen)
+    v = torch.randn(num_tokens, kv_heads, dim, generator=gen)
     meta = AttentionMetadata(
-        query_start_loc=torch.tensor([0, 1, 6], dtype=torch.int32),
-        seq_lens=torch.tensor([41, 11], dtype=torch.int32), block_tables=tables,
-        slot_mapping=slots, query_lens_host=[1, 5], seq_lens_host=[41, 11], max_query_len=5,
-        max_seq_len=41, block_size=block,
+        query_start_loc=torch.tensor(starts, dtype=torch.int32),
+        seq_lens=torch.tensor([s for _, s in lens], dtype=torch.int32), block_tables=tables,
+        slot_mapping=torch.tensor(slots), query_lens_host=[q for q, _ in lens],
+        seq_lens_host=[s for _, s in lens], max_query_len=max(q for q, _ in lens),
+        max_seq_len=max(s for _, s in lens), block_size=block,
     )
-    out = TorchAttentionBackend().forward(q, k, v, cache, meta, scale=0.3)
-    for seq, (rows, length) in enumerate([(slice(0, 1), 41), (slice(1, 6), 11)]):
-        blocks = tables[seq, : -(-length // block)].long()
-        ctx_k = cache[0][blocks].flatten(0, 1)[:length]
-        ctx_v = cache[1][blocks].flatten(0, 1)[:length]
-        expected = naive_attention(q[rows], ctx_k, ctx_v, length - (rows.stop - rows.start), 0.3)
+    return cache, q, k, v, meta
+
+
+@pytest.mark.parametrize(
+    "lens",
+    [
+        [(1, 41), (5, 11)],  # a decode and a chunked prefill
+        # decodes of mixed lengths (several buckets, some with more than one sequence), a
+        # one-token prompt, a fresh prefill and an empty query
+        [(1, 40), (1, 5), (1, 38), (1, 12), (1, 1), (7, 7), (1, 37), (0, 9), (3, 20)],
+        [(1, n) for n in (3, 70, 66, 9, 64, 2, 18, 33)],  # pure decode
+    ],
+)
+def test_backend_matches_naive_attention(lens: list[tuple[int, int]]) -> None:
+    heads, block, scale = 6, 4, 0.3
+    cache, q, k, v, meta = random_step(lens, heads, kv_heads=2, dim=8, block=block, seed=3)
+    backend = TorchAttentionBackend()
+    out = backend.forward(q, k, v, cache, meta, scale=scale)
+    again = backend.forward(q, k, v, cache, meta, scale=scale)  # the cached step plan
+    torch.testing.assert_close(again, out, rtol=0, atol=0)
+    start = 0
+    for seq, (q_len, seq_len) in enumerate(lens):
+        blocks = meta.block_tables[seq, : -(-seq_len // block)].long()
+        ctx_k = cache[0][blocks].flatten(0, 1)[:seq_len]
+        ctx_v = cache[1][blocks].flatten(0, 1)[:seq_len]
+        torch.testing.assert_close(ctx_k[seq_len - q_len:], k[start:start + q_len])
+        rows = slice(start, start + q_len)
+        expected = naive_attention(q[rows], ctx_k, ctx_v, seq_len - q_len, scale)
         torch.testing.assert_close(out[rows], expected, rtol=1e-5, atol=1e-5)
+        start += q_len
