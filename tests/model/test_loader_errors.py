@@ -63,7 +63,7 @@ def test_missing_tensor_is_named(tmp_path: Path, llama_dir: Path) -> None:
     tensors = load_file(tmp_path / "model.safetensors")
     del tensors["model.layers.1.self_attn.k_proj.weight"]
     save_file(tensors, tmp_path / "model.safetensors", metadata={"format": "pt"})
-    with pytest.raises(CheckpointError, match=r"missing tensor.*layers\.1\.qkv_proj\[k\]"):
+    with pytest.raises(CheckpointError, match=r"missing tensor.*layers\.1\.qkv_proj\.weight\[k\]"):
         load(tmp_path)
 
 
