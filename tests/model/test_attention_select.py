@@ -91,3 +91,23 @@ def test_backend_matches_naive_attention(lens: list[tuple[int, int]]) -> None:
         expected = naive_attention(q[rows], ctx_k, ctx_v, seq_len - q_len, scale)
         torch.testing.assert_close(out[rows], expected, rtol=1e-5, atol=1e-5)
         start += q_len
+
+
+def test_model_ops_follow_the_backend(caplog: pytest.LogCaptureFixture) -> None:
+    import importlib.util
+
+    from genai_rt.model import layers
+    from genai_rt.model.attention.select import model_ops_for
+
+    assert model_ops_for(TorchAttentionBackend()).rms_norm is layers.rms_norm
+
+    class FakeTriton:
+        name = "triton"
+
+    with caplog.at_level(logging.WARNING):
+        ops = model_ops_for(FakeTriton())  # type: ignore[arg-type]
+    if importlib.util.find_spec("genai_rt.model.attention.triton_backend") is None:
+        assert ops.rms_norm is layers.rms_norm
+        assert "Triton model ops unavailable" in caplog.text
+    else:  # the kernels branch is merged: its Triton ops come with its backend
+        assert ops.rms_norm is not layers.rms_norm

@@ -230,13 +230,16 @@ def load_model(
     max_model_len : int, optional
         Longest sequence to accept; defaults to (and may not exceed) ``config.max_model_len``.
     ops : ModelOps, optional
-        Replacement small ops (e.g. Triton); the torch reference otherwise.
+        Replacement small ops; by default those matching ``backend`` (Triton's for the triton
+        backend, the torch reference otherwise).
 
     Raises
     ------
     ModelConfigError, CheckpointError
         With the offending file, tensor or field named.
     """
+    from genai_rt.model.attention.select import model_ops_for
+
     config = load_hf_config(model_dir)
     files = weight_files(model_dir)
     target_dtype = config.dtype if dtype is None else parse_dtype(dtype)
@@ -244,7 +247,7 @@ def load_model(
     if limit <= 0:
         raise ModelConfigError(f"max_model_len must be positive, got {limit}")
     with torch.device("meta"):
-        model = LlamaForCausalLM(config, backend, limit, ops)
+        model = LlamaForCausalLM(config, backend, limit, ops or model_ops_for(backend))
     model = model.to(dtype=target_dtype).to_empty(device=device)
     load_weights(model, files)
     model.init_rotary_cache()
