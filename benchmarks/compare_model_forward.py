@@ -1,42 +1,36 @@
-"""Model-level CPU timings: genai_rt's paged decoder vs transformers' forward, side by side.
+"""Model-level CPU comparison: greedy decoding with genai_rt's paged decoder vs transformers.
 
-The workload of the engine benchmark, at the model level: a random ~50M-parameter Llama in
-fp32; 64 prompts of 32-512 tokens (prefill, then one decode step over all 64), and one
-sequence of 256 tokens (decode step). transformers runs what ``generate`` runs: a left-padded
-batch with an attention mask and a DynamicCache. Prints medians and the speed-up ratio.
+A random ~58M-parameter Llama in fp32 (hidden 512, 8 layers, GQA 8/4, vocab 32000). genai_rt
+runs a bare greedy loop on the model (all prompts prefilled in steps of at most
+``--prefill-tokens`` tokens, then one decode step for every sequence at a time); transformers
+runs ``generate`` on the left-padded batch (greedy, DynamicCache). Both must produce the same
+tokens; the script prints wall times and the speed-up. This measures the model and attention
+backend, not the engine (no scheduler or sampler).
 
-    .venv/bin/python benchmarks/compare_model_forward.py [--quick]
+    .venv/bin/python benchmarks/compare_model_forward.py                  # 16 prompts x 32
+    .venv/bin/python benchmarks/compare_model_forward.py --prompts 64 --new-tokens 128
 """
 
 from __future__ import annotations
 
 import argparse
 import random
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from genai_rt.model.attention.torch_backend import TorchAttentionBackend  # noqa: E402
+from genai_rt.model.llama import LlamaForCausalLM  # noqa: E402
 from genai_rt.model.loader import load_model  # noqa: E402
+
 from tests.model.paged_batch import PagedDriver  # noqa: E402
 
 BLOCK_SIZE = 16
-
-
-def median_seconds(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+VOCAB = 32000
 
 
 def build_checkpoint(path: Path) -> torch.nn.Module:
@@ -44,7 +38,7 @@ def build_checkpoint(path: Path) -> torch.nn.Module:
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=32000, hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
+        vocab_size=VOCAB, hidden_size=512, intermediate_size=1536, num_hidden_layers=8,
         num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=2048,
     )
     model = LlamaForCausalLM(config).eval()
@@ -52,72 +46,80 @@ def build_checkpoint(path: Path) -> torch.nn.Module:
     return model
 
 
-def hf_padded_batch(prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+def genai_rt_greedy(
+    model: LlamaForCausalLM, prompts: list[list[int]], new_tokens: int, prefill_tokens: int
+) -> list[list[int]]:
+    driver = PagedDriver(
+        model, sum(-(-(len(p) + new_tokens) // BLOCK_SIZE) for p in prompts), BLOCK_SIZE
+    )
+    last: list[int] = []
+    batch: list[tuple[int, list[int]]] = []
+    for seq, prompt in enumerate(prompts + [[]]):  # the empty sentinel flushes the last batch
+        if batch and (not prompt or sum(len(t) for _, t in batch) + len(prompt) > prefill_tokens):
+            hidden = driver.step(batch)
+            ends = torch.tensor([len(t) for _, t in batch]).cumsum(0) - 1
+            last += model.compute_logits(hidden[ends]).argmax(-1).tolist()
+            batch = []
+        if prompt:
+            batch.append((seq, prompt))
+    outputs = [[token] for token in last]
+    for _ in range(new_tokens - 1):
+        hidden = driver.step([(seq, [out[-1]]) for seq, out in enumerate(outputs)])
+        for out, token in zip(outputs, model.compute_logits(hidden).argmax(-1).tolist(),
+                              strict=True):
+            out.append(token)
+    return outputs
+
+
+def transformers_greedy(
+    hf: torch.nn.Module, prompts: list[list[int]], new_tokens: int
+) -> list[list[int]]:
     width = max(map(len, prompts))
     ids = torch.zeros(len(prompts), width, dtype=torch.long)
     mask = torch.zeros(len(prompts), width, dtype=torch.long)
-    for row, p in enumerate(prompts):
-        ids[row, width - len(p):] = torch.tensor(p)
-        mask[row, width - len(p):] = 1
-    return ids, mask
+    for row, prompt in enumerate(prompts):
+        ids[row, width - len(prompt):] = torch.tensor(prompt)
+        mask[row, width - len(prompt):] = 1
+    with torch.no_grad():
+        out = hf.generate(  # type: ignore[operator]
+            input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
+            min_new_tokens=new_tokens, do_sample=False, pad_token_id=0,
+        )
+    return [row[width:].tolist() for row in out]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="8 prompts instead of 64")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prompts", type=int, default=16)
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--prefill-tokens", type=int, default=512,
+                        help="most prompt tokens per genai_rt prefill step")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     rng = random.Random(0)
-    num_prompts = 8 if args.quick else 64
-    prompts = [[rng.randrange(32000) for _ in range(rng.randint(32, 512))]
-               for _ in range(num_prompts)]
-    rows = []
+    batch = [[rng.randrange(3, VOCAB) for _ in range(rng.randint(32, 512))]
+             for _ in range(args.prompts)]
+    single = [[rng.randrange(3, VOCAB) for _ in range(256)]]
     with tempfile.TemporaryDirectory() as tmp:
         hf = build_checkpoint(Path(tmp))
         model = load_model(tmp, TorchAttentionBackend())
-        params = sum(p.numel() for p in model.parameters())
-        for name, batch in [("1 seq x 256", [prompts[0][:32] * 8]), (f"{num_prompts} seqs", prompts)]:
-            total_blocks = sum(-(-(len(p) + 8) // BLOCK_SIZE) for p in batch) + 4
-
-            def ours_prefill(batch: list[list[int]] = batch) -> PagedDriver:
-                driver = PagedDriver(model, total_blocks, BLOCK_SIZE)
-                hidden = driver.step(list(enumerate(batch)))
-                ends = torch.tensor([len(p) for p in batch]).cumsum(0) - 1
-                model.compute_logits(hidden[ends])
-                return driver
-
-            driver = ours_prefill()
-
-            def ours_decode(driver: PagedDriver = driver, n: int = len(batch)) -> None:
-                model.compute_logits(driver.step([(s, [7]) for s in range(n)]))
-                for s in range(n):  # rewind: every repeat decodes at the same length
-                    driver.lengths[s] -= 1
-
-            ids, mask = hf_padded_batch(batch)
-
-            def hf_prefill(ids: torch.Tensor = ids, mask: torch.Tensor = mask) -> object:
-                with torch.no_grad():
-                    return hf(input_ids=ids, attention_mask=mask, use_cache=True,
-                              logits_to_keep=1).past_key_values
-
-            cache = hf_prefill()
-            step_mask = torch.cat([mask, torch.ones(len(batch), 1, dtype=torch.long)], 1)
-
-            def hf_decode(cache: object = cache, step_mask: torch.Tensor = step_mask) -> None:
-                with torch.no_grad():
-                    hf(input_ids=torch.full((len(batch), 1), 7), attention_mask=step_mask,
-                       past_key_values=cache, use_cache=True)
-                cache.crop(-1)  # type: ignore[attr-defined]  # drop the step just added
-
-            reps = 3 if len(batch) > 1 else 20
-            for phase, ours, theirs in [("prefill", ours_prefill, hf_prefill),
-                                        ("decode step", ours_decode, hf_decode)]:
-                t_ours = median_seconds(ours, reps)
-                t_hf = median_seconds(theirs, reps)
-                rows.append((name, phase, t_ours * 1e3, t_hf * 1e3, t_hf / t_ours))
-    print(f"random Llama, {params / 1e6:.1f}M params, fp32, {torch.get_num_threads()} threads")
-    print(f"{'workload':<14}{'phase':<13}{'genai_rt ms':>12}{'transformers ms':>17}{'ratio':>8}")
-    for name, phase, ours_ms, hf_ms, ratio in rows:
-        print(f"{name:<14}{phase:<13}{ours_ms:>12.1f}{hf_ms:>17.1f}{ratio:>7.2f}x")
+        genai_rt_greedy(model, single, 2, args.prefill_tokens)  # warm-up
+        rows = []
+        for name, prompts in [("1 x 256 prompt", single), (f"{args.prompts} x 32-512", batch)]:
+            start = time.perf_counter()
+            ours = genai_rt_greedy(model, prompts, args.new_tokens, args.prefill_tokens)
+            t_ours = time.perf_counter() - start
+            start = time.perf_counter()
+            theirs = transformers_greedy(hf, prompts, args.new_tokens)
+            t_hf = time.perf_counter() - start
+            same = sum(a == b for a, b in zip(ours, theirs, strict=True))
+            rows.append((name, t_ours, t_hf, same, len(prompts)))
+    print(f"random Llama 58M fp32, {args.threads} thread(s), {args.new_tokens} new tokens, "
+          f"greedy; genai_rt prefill steps <= {args.prefill_tokens} tokens")
+    print(f"{'workload':<18}{'genai_rt s':>11}{'transformers s':>16}{'speed-up':>10}{'same':>8}")
+    for name, t_ours, t_hf, same, n in rows:
+        print(f"{name:<18}{t_ours:>11.2f}{t_hf:>16.2f}{t_hf / t_ours:>9.2f}x{same:>5}/{n}")
 
 
 if __name__ == "__main__":
