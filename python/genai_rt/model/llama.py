@@ -41,6 +41,34 @@ def _empty(*shape: int) -> nn.Parameter:
     return nn.Parameter(torch.empty(*shape), requires_grad=False)
 
 
+class Projection(nn.Module):
+    """A bias-optional linear layer whose weight layout is picked for CPU decode speed.
+
+    ``weight`` is stored as [in, out] (``transposed``) when out >= in, else as [out, in] as in
+    the checkpoint; the loader writes either layout.
+
+    NOTE: with the weights streaming from DRAM (one decode token, 1 thread, MKL), ``x @ W``
+    with W [in, out] against ``F.linear`` with W [out, in]: 3072x512 10 vs 25 ms per 40
+    matrices, 32000x512 (LM head) 2.8 vs 6.2 ms, 512x512 21 vs 26 ms; but 512x1536 (down
+    projection) 12 vs 8.5 ms. At 64+ rows the two layouts measured within noise.
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False) -> None:
+        super().__init__()
+        self.transposed = out_features >= in_features
+        shape = (in_features, out_features) if self.transposed else (out_features, in_features)
+        self.weight = _empty(*shape)
+        self.bias = _empty(out_features) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [T, in] -> [T, out]
+        if not self.transposed:
+            return F.linear(x, self.weight, self.bias)
+        if self.bias is None:
+            return torch.mm(x, self.weight)
+        return torch.addmm(self.bias, x, self.weight)
+
+
 class LlamaDecoderLayer(nn.Module):
     """Pre-norm attention + SwiGLU MLP with the residual add fused into the norms."""
 
@@ -54,12 +82,11 @@ class LlamaDecoderLayer(nn.Module):
         self.eps = config.rms_norm_eps
         self.scale = config.head_dim**-0.5
         self.input_layernorm = _empty(hidden)
-        self.qkv_proj = _empty(self.q_size + 2 * self.kv_size, hidden)
-        self.qkv_bias = _empty(self.q_size + 2 * self.kv_size) if config.attention_bias else None
-        self.o_proj = _empty(hidden, self.q_size)
+        self.qkv_proj = Projection(hidden, self.q_size + 2 * self.kv_size, config.attention_bias)
+        self.o_proj = Projection(self.q_size, hidden)
         self.post_attention_layernorm = _empty(hidden)
-        self.gate_up_proj = _empty(2 * inter, hidden)
-        self.down_proj = _empty(hidden, inter)
+        self.gate_up_proj = Projection(hidden, 2 * inter)
+        self.down_proj = Projection(inter, hidden)
 
     def forward(
         self,
@@ -74,7 +101,7 @@ class LlamaDecoderLayer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # hidden, residual: [T, H]
         normed, residual = ops.rms_norm(hidden, residual, self.input_layernorm, self.eps)
-        qkv = F.linear(normed, self.qkv_proj, self.qkv_bias)  # [T, q + 2 kv]
+        qkv = self.qkv_proj(normed)  # [T, q + 2 kv]
         q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
         num_tokens = qkv.shape[0]
         q = q.reshape(num_tokens, self.num_heads, self.head_dim)
@@ -82,9 +109,9 @@ class LlamaDecoderLayer(nn.Module):
         v = v.reshape(num_tokens, self.num_kv_heads, self.head_dim)
         ops.rotary_embedding(positions, q, k, cos_sin_cache)
         attn = backend.forward(q, k, v, kv_cache, meta, self.scale)  # [T, heads, D]
-        hidden = F.linear(attn.reshape(num_tokens, self.q_size), self.o_proj)
+        hidden = self.o_proj(attn.reshape(num_tokens, self.q_size))
         normed, residual = ops.rms_norm(hidden, residual, self.post_attention_layernorm, self.eps)
-        hidden = F.linear(ops.silu_and_mul(F.linear(normed, self.gate_up_proj)), self.down_proj)
+        hidden = self.down_proj(ops.silu_and_mul(self.gate_up_proj(normed)))  # [T, H]
         return hidden, residual
 
 
@@ -123,7 +150,8 @@ class LlamaForCausalLM(nn.Module):
         self.norm = _empty(config.hidden_size)
         # Tied checkpoints (Qwen2 small sizes) reuse the embedding matrix as the LM head.
         self.lm_head = (
-            None if config.tie_word_embeddings else _empty(config.vocab_size, config.hidden_size)
+            None if config.tie_word_embeddings
+            else Projection(config.hidden_size, config.vocab_size)
         )
         self.register_buffer("cos_sin_cache", torch.empty(0), persistent=False)
 
@@ -173,8 +201,9 @@ class LlamaForCausalLM(nn.Module):
     @torch.inference_mode()
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """LM head over the selected rows: hidden [N, H] -> logits [N, V] float32."""
-        weight = self.embed_tokens if self.lm_head is None else self.lm_head
-        return F.linear(hidden, weight).float()
+        if self.lm_head is None:
+            return F.linear(hidden, self.embed_tokens).float()
+        return self.lm_head(hidden).float()
 
 
 def _too_long_message(config: HFModelConfig, length: int, limit: int | None = None) -> str:
