@@ -91,14 +91,7 @@ class Sampler:
         self._check_inputs(logits, rows, bitmask, bitmask_rows)
         raw = logits.float()
         # raw: [N, V] float32; work: the processed copy (raw must survive for the logprobs)
-        work = raw.clone()
-        self._apply_bias(work, rows)
-        self._apply_penalties(work, rows)
-        self._apply_min_tokens(work, rows)
-        if bitmask is not None:
-            indices = None if bitmask_rows is None else torch.tensor(
-                list(bitmask_rows), dtype=torch.int64, device=work.device)
-            apply_token_bitmask(work, bitmask.to(work.device, non_blocking=True), indices)
+        work = self._process(raw, rows, bitmask, bitmask_rows)
         row_max = work.amax(dim=-1)
         tokens = self._choose(work, rows)
         lse = torch.logsumexp(raw, dim=-1)
@@ -115,6 +108,55 @@ class Sampler:
             logprobs=packed[1],
             top_logprobs=self._top_logprobs(raw, lse, rows),
         )
+
+    def process_logits(
+        self,
+        logits: torch.Tensor,
+        rows: Sequence[SamplingRow],
+        bitmask: torch.Tensor | None = None,
+        bitmask_rows: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        """Steps 2-5 (bias, penalties, min_tokens, grammar mask) on a float32 copy of ``logits``.
+
+        ``__call__`` runs exactly this; it is public so tests and debugging tools can see what the
+        draw starts from. Returns ``[N, V]`` float32.
+        """
+        self._check_inputs(logits, rows, bitmask, bitmask_rows)
+        return self._process(logits.float(), rows, bitmask, bitmask_rows)
+
+    def target_probs(self, processed: torch.Tensor, rows: Sequence[SamplingRow]) -> torch.Tensor:
+        """The distribution each row's token is drawn from, given ``process_logits``' output.
+
+        Random rows: softmax after temperature, top-k, top-p and min-p; greedy rows: one-hot at
+        the argmax. Returns ``[N, V]`` float32 (for tests and analysis; ``__call__`` does not
+        build the greedy rows' one-hots).
+        """
+        probs = torch.zeros_like(processed)
+        greedy = [i for i, r in enumerate(rows) if r.params.is_greedy]
+        if greedy:
+            probs[greedy, processed[greedy].argmax(dim=-1)] = 1.0
+        random = [i for i, r in enumerate(rows) if not r.params.is_greedy]
+        if random:
+            probs[random] = self._truncated(processed, [rows[i] for i in random], random).softmax(
+                dim=-1)
+        return probs
+
+    def _process(
+        self,
+        raw: torch.Tensor,
+        rows: Sequence[SamplingRow],
+        bitmask: torch.Tensor | None,
+        bitmask_rows: Sequence[int] | None,
+    ) -> torch.Tensor:
+        work = raw.clone()
+        self._apply_bias(work, rows)
+        self._apply_penalties(work, rows)
+        self._apply_min_tokens(work, rows)
+        if bitmask is not None:
+            indices = None if bitmask_rows is None else torch.tensor(
+                list(bitmask_rows), dtype=torch.int64, device=work.device)
+            apply_token_bitmask(work, bitmask.to(work.device, non_blocking=True), indices)
+        return work
 
     def _check_inputs(
         self,
@@ -208,6 +250,13 @@ class Sampler:
     def _draw(
         self, work: torch.Tensor, rows: Sequence[SamplingRow], index: list[int]
     ) -> torch.Tensor:
+        probs = self._truncated(work, rows, index).softmax(dim=-1)
+        return draw_from_probs(probs, [r.generator for r in rows])
+
+    def _truncated(
+        self, work: torch.Tensor, rows: Sequence[SamplingRow], index: list[int]
+    ) -> torch.Tensor:
+        """Temperature, top-k, top-p, min-p for the random rows ``index`` (``rows`` are theirs)."""
         device = work.device
         temperatures = torch.tensor([r.params.temperature for r in rows], device=device)
         # scaled: [R, V], the random rows only
@@ -231,7 +280,7 @@ class Sampler:
             apply_min_p(sub, torch.tensor([rows[j].params.min_p for j in min_p_rows],
                                           device=device))
             scaled[min_p_rows] = sub
-        return draw_from_probs(scaled.softmax(dim=-1), [r.generator for r in rows])
+        return scaled
 
     def _top_logprobs(
         self, raw: torch.Tensor, lse: torch.Tensor, rows: Sequence[SamplingRow]
