@@ -21,7 +21,9 @@ VOCAB = 83  # not a multiple of 32: the bitmask's last word is partial
 EOS = [82]
 
 
-def _row(prompt: list[int] | None = None, output: list[int] | None = None, **kw: object) -> SamplingRow:
+def _row(
+    prompt: list[int] | None = None, output: list[int] | None = None, **kw: object
+) -> SamplingRow:
     params = SamplingParams(**kw)  # type: ignore[arg-type]
     generator = make_generator(params.seed) if params.seed is not None else None
     return SamplingRow(params, prompt or [], list(output or []), generator)

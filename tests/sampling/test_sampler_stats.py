@@ -41,7 +41,7 @@ def _assert_frequencies_match(tokens: list[int], target: torch.Tensor) -> None:
         f"token {worst}: {int(counts[worst])} draws, expected {DRAWS * p[worst]:.1f}")
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c.values())))
 def test_unseeded_frequencies_match_target(config: dict[str, float]) -> None:
     torch.manual_seed(0)
     params = SamplingParams(**config)  # type: ignore[arg-type]
