@@ -190,11 +190,16 @@ def test_all_tokens_masked_raises_naming_the_row() -> None:
     assert err.value.rows == [1]
 
 
-def test_nan_logits_raise_naming_the_row() -> None:
-    logits = torch.randn(2, VOCAB)
+def test_non_finite_logits_raise_naming_the_rows() -> None:
+    logits = torch.randn(5, VOCAB)
     logits[0, 3] = float("nan")
-    with pytest.raises(SamplingError, match=r"row 0: logits are not finite"):
-        Sampler(VOCAB, EOS)(logits, [_row(), _row()])
+    logits[2, 4] = float("nan")
+    logits[3, 5] = float("inf")
+    rows = [_row(), _row(), _row(temperature=0), _row(temperature=0.5, top_p=0.5), _row()]
+    with pytest.raises(SamplingError, match=r"row 0: logits are not finite") as err:
+        Sampler(VOCAB, EOS)(logits, rows)
+    assert err.value.rows == [0, 2, 3]
+    assert "row 3: logits are not finite (max inf)" in str(err.value)
 
 
 @pytest.mark.parametrize(

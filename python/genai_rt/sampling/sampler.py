@@ -17,7 +17,12 @@ from genai_rt.sampling.penalties import (
     mask_tokens,
     token_counts,
 )
-from genai_rt.sampling.truncation import apply_min_p, apply_top_k_top_p, draw_from_probs
+from genai_rt.sampling.truncation import (
+    apply_min_p,
+    apply_top_k,
+    apply_top_k_top_p,
+    draw_from_probs,
+)
 
 
 class Sampler:
@@ -92,17 +97,14 @@ class Sampler:
         raw = logits.float()
         # raw: [N, V] float32; work: the processed copy (raw must survive for the logprobs)
         work = self._process(raw, rows, bitmask, bitmask_rows)
-        row_max = work.amax(dim=-1)
-        tokens = self._choose(work, rows)
+        tokens, valid = self._choose(work, rows)
         lse = torch.logsumexp(raw, dim=-1)
         chosen_logprobs = raw.gather(1, tokens.unsqueeze(1)).squeeze(1) - lse
         # one device->host transfer for the step: tokens, logprobs and the validity check
-        packed = torch.stack(
-            [tokens.double(), chosen_logprobs.double(), (~torch.isfinite(row_max)).double()]
-        ).tolist()
-        invalid = [i for i, flag in enumerate(packed[2]) if flag]
+        packed = torch.stack([tokens.double(), chosen_logprobs.double(), valid.double()]).tolist()
+        invalid = [i for i, ok in enumerate(packed[2]) if not ok]
         if invalid:
-            self._raise_invalid(invalid, row_max)
+            self._raise_invalid(invalid, work)
         return SamplerOutput(
             token_ids=[int(t) for t in packed[0]],
             logprobs=packed[1],
@@ -122,7 +124,8 @@ class Sampler:
         draw starts from. Returns ``[N, V]`` float32.
         """
         self._check_inputs(logits, rows, bitmask, bitmask_rows)
-        return self._process(logits.float(), rows, bitmask, bitmask_rows)
+        processed = self._process(logits.float(), rows, bitmask, bitmask_rows)
+        return processed.clone() if processed.data_ptr() == logits.data_ptr() else processed
 
     def target_probs(self, processed: torch.Tensor, rows: Sequence[SamplingRow]) -> torch.Tensor:
         """The distribution each row's token is drawn from, given ``process_logits``' output.
@@ -148,6 +151,8 @@ class Sampler:
         bitmask: torch.Tensor | None,
         bitmask_rows: Sequence[int] | None,
     ) -> torch.Tensor:
+        if bitmask is None and not any(_needs_processing(r) for r in rows):
+            return raw  # nothing modifies the logits: skip the [N, V] copy
         work = raw.clone()
         self._apply_bias(work, rows)
         self._apply_penalties(work, rows)
@@ -236,20 +241,30 @@ class Sampler:
             mask_tokens(work, below, [sorted(rows[i].params.all_stop_token_ids(
                 self.eos_token_ids)) for i in below])
 
-    def _choose(self, work: torch.Tensor, rows: Sequence[SamplingRow]) -> torch.Tensor:
+    def _choose(
+        self, work: torch.Tensor, rows: Sequence[SamplingRow]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens ``[N]`` int64 and whether each row was valid ``[N]`` bool."""
         greedy = [i for i, r in enumerate(rows) if r.params.is_greedy]
         if len(greedy) == len(rows):
-            return work.argmax(dim=-1)
+            tokens = work.argmax(dim=-1)
+            # argmax picks NaN or +inf if present, and some -inf when all are: both show here
+            return tokens, torch.isfinite(work.gather(1, tokens.unsqueeze(1)).squeeze(1))
         tokens = torch.empty(len(rows), dtype=torch.int64, device=work.device)
+        valid = torch.empty(len(rows), dtype=torch.bool, device=work.device)
         if greedy:
-            tokens[greedy] = work[greedy].argmax(dim=-1)
+            greedy_work = work[greedy]
+            tokens[greedy] = greedy_tokens = greedy_work.argmax(dim=-1)
+            valid[greedy] = torch.isfinite(greedy_work.gather(1, greedy_tokens.unsqueeze(1)))[:, 0]
         random = [i for i, r in enumerate(rows) if not r.params.is_greedy]
-        tokens[random] = self._draw(work, [rows[i] for i in random], random)
-        return tokens
+        tokens[random], totals = self._draw(work, [rows[i] for i in random], random)
+        # a NaN or +inf logit makes the softmax NaN; an all -inf row too
+        valid[random] = torch.isfinite(totals) & (totals > 0)
+        return tokens, valid
 
     def _draw(
         self, work: torch.Tensor, rows: Sequence[SamplingRow], index: list[int]
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         probs = self._truncated(work, rows, index).softmax(dim=-1)
         return draw_from_probs(probs, [r.generator for r in rows])
 
@@ -261,19 +276,25 @@ class Sampler:
         temperatures = torch.tensor([r.params.temperature for r in rows], device=device)
         # scaled: [R, V], the random rows only
         scaled = (work if len(index) == work.shape[0] else work[index]) / temperatures.unsqueeze(1)
-        top_k = [r.params.top_k if r.params.top_k > 0 else self.vocab_size for r in rows]
-        top_p = [r.params.top_p for r in rows]
-        sort_rows = [j for j, r in enumerate(rows) if top_k[j] < self.vocab_size or top_p[j] < 1]
+        top_k = [r.params.top_k if 0 < r.params.top_k < self.vocab_size else self.vocab_size
+                 for r in rows]
+        # Rows with top-p need the sorted order (top-k folded in); top-k alone only needs topk.
+        sort_rows = [j for j, r in enumerate(rows) if r.params.top_p < 1.0]
+        top_k_rows = [j for j, r in enumerate(rows)
+                      if r.params.top_p >= 1.0 and top_k[j] < self.vocab_size]
         if sort_rows:
             sub = scaled[sort_rows]
+            k = [top_k[j] for j in sort_rows]
             apply_top_k_top_p(
                 sub,
-                torch.tensor([top_k[j] for j in sort_rows], device=device)
-                if any(top_k[j] < self.vocab_size for j in sort_rows) else None,
-                torch.tensor([top_p[j] for j in sort_rows], device=device)
-                if any(top_p[j] < 1 for j in sort_rows) else None,
+                torch.tensor(k, device=device) if min(k) < self.vocab_size else None,
+                torch.tensor([rows[j].params.top_p for j in sort_rows], device=device),
             )
             scaled[sort_rows] = sub
+        if top_k_rows:
+            sub = scaled[top_k_rows]
+            apply_top_k(sub, torch.tensor([top_k[j] for j in top_k_rows], device=device))
+            scaled[top_k_rows] = sub
         min_p_rows = [j for j, r in enumerate(rows) if r.params.min_p > 0]
         if min_p_rows:
             sub = scaled[min_p_rows]
@@ -299,11 +320,22 @@ class Sampler:
         return result
 
     @staticmethod
-    def _raise_invalid(invalid: list[int], row_max: torch.Tensor) -> None:
-        maxima = row_max[invalid].tolist()
+    def _raise_invalid(invalid: list[int], work: torch.Tensor) -> None:
+        maxima = work[invalid].amax(dim=-1).tolist()
         reasons = [
             f"row {i}: " + ("no token survives logit_bias/penalties/min_tokens/grammar mask"
                             if m == float("-inf") else f"logits are not finite (max {m})")
             for i, m in zip(invalid, maxima, strict=True)
         ]
         raise SamplingError(invalid, "cannot sample: " + "; ".join(reasons))
+
+
+def _needs_processing(row: SamplingRow) -> bool:
+    params = row.params
+    return bool(
+        params.logit_bias
+        or params.repetition_penalty != 1.0
+        or params.presence_penalty != 0.0
+        or params.frequency_penalty != 0.0
+        or len(row.output_token_ids) < params.min_tokens
+    )
