@@ -221,6 +221,10 @@ def test_non_finite_logits_raise_naming_the_rows() -> None:
         (lambda s: s(torch.zeros(2, VOCAB), [_row(), _row()],
                      torch.zeros(1, 3, dtype=torch.int32), [2]), "bitmask_rows [2] out of range"),
         (lambda s: s(torch.zeros(1, VOCAB), [_row()], None, [0]), "bitmask_rows given without"),
+        (lambda s: s(torch.zeros(2, VOCAB), [_row(), _row([1, VOCAB], repetition_penalty=1.2)]),
+         "row 1: prompt/output token ids outside the vocabulary"),
+        (lambda s: s(torch.zeros(1, VOCAB), [_row([1], [-1], frequency_penalty=1.0)]),
+         "row 0: prompt/output token ids outside the vocabulary"),
     ],
 )
 def test_bad_inputs_get_clear_errors(call: object, message: str) -> None:

@@ -15,7 +15,7 @@ from genai_rt.sampling.penalties import (
     apply_presence_frequency_penalties,
     apply_repetition_penalty,
     mask_tokens,
-    token_counts,
+    pad_histories,
 )
 from genai_rt.sampling.truncation import (
     apply_min_p,
@@ -211,29 +211,27 @@ class Sampler:
             apply_logit_bias(work, biased, [rows[i].params.logit_bias or {} for i in biased])
 
     def _apply_penalties(self, work: torch.Tensor, rows: Sequence[SamplingRow]) -> None:
-        repetition = [i for i, r in enumerate(rows) if r.params.repetition_penalty != 1.0]
-        additive = [i for i, r in enumerate(rows)
-                    if r.params.presence_penalty != 0.0 or r.params.frequency_penalty != 0.0]
-        if not repetition and not additive:
-            return
-        # Penalized rows are processed as one sub-batch; a neutral value (penalty 1, 0) is exact.
-        index = sorted(set(repetition) | set(additive))
-        sub = work[index]
         device = work.device
-        output_counts = token_counts(
-            [rows[i].output_token_ids for i in index], self.vocab_size, device)
+        repetition = [i for i, r in enumerate(rows) if r.params.repetition_penalty != 1.0
+                      and (r.output_token_ids or r.prompt_token_ids)]
         if repetition:
-            prompt_counts = token_counts(
-                [rows[i].prompt_token_ids for i in index], self.vocab_size, device)
-            penalties = torch.tensor(
-                [rows[i].params.repetition_penalty for i in index], device=device)
-            apply_repetition_penalty(sub, (prompt_counts + output_counts) > 0, penalties)
+            history = pad_histories(
+                [[*rows[i].prompt_token_ids, *rows[i].output_token_ids] for i in repetition],
+                self.vocab_size, repetition)
+            apply_repetition_penalty(
+                work, torch.tensor(repetition, device=device), history.to(device),
+                torch.tensor([rows[i].params.repetition_penalty for i in repetition],
+                             device=device))
+        additive = [i for i, r in enumerate(rows) if r.output_token_ids and (
+            r.params.presence_penalty != 0.0 or r.params.frequency_penalty != 0.0)]
         if additive:
-            presence = torch.tensor([rows[i].params.presence_penalty for i in index], device=device)
-            frequency = torch.tensor(
-                [rows[i].params.frequency_penalty for i in index], device=device)
-            apply_presence_frequency_penalties(sub, output_counts, presence, frequency)
-        work[index] = sub
+            outputs = [rows[i].output_token_ids for i in additive]
+            apply_presence_frequency_penalties(
+                work, torch.tensor(additive, device=device),
+                pad_histories(outputs, self.vocab_size, additive).to(device),
+                torch.tensor([len(o) for o in outputs], device=device),
+                torch.tensor([rows[i].params.presence_penalty for i in additive], device=device),
+                torch.tensor([rows[i].params.frequency_penalty for i in additive], device=device))
 
     def _apply_min_tokens(self, work: torch.Tensor, rows: Sequence[SamplingRow]) -> None:
         below = [i for i, r in enumerate(rows) if len(r.output_token_ids) < r.params.min_tokens]
