@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 from genai_rt.sampling import Sampler, SamplingError, SamplingParams, SamplingRow, make_generator
-from genai_rt.sampling.truncation import apply_min_p, apply_top_k_top_p
+from genai_rt.sampling.truncation import apply_min_p, apply_top_k, apply_top_k_top_p, apply_top_p
 from transformers.generation.logits_process import (
     MinPLogitsWarper,
     RepetitionPenaltyLogitsProcessor,
@@ -117,6 +117,39 @@ def test_top_k_top_p_masks_equal_hf(k: int, p: float) -> None:
     apply_top_k_top_p(ours, torch.full((5,), k), torch.full((5,), p))
     expected = TopPLogitsWarper(p)(None, TopKLogitsWarper(k)(None, logits.clone()))  # type: ignore[arg-type]
     assert torch.equal(ours, expected)
+
+
+@pytest.mark.parametrize("k", [1, 3, 40, 1999, 2000])
+def test_top_k_alone_equals_hf(k: int) -> None:
+    logits = torch.randn(6, 2000, generator=torch.Generator().manual_seed(k)) * 3
+    logits[2, 100:140] = 4.0  # ties across the k-th place
+    ours = logits.clone()
+    apply_top_k(ours, torch.full((6,), k))
+    assert torch.equal(ours, TopKLogitsWarper(k)(None, logits.clone()))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("scale", [0.5, 3.0, 12.0], ids=["flat", "mid", "peaked"])
+@pytest.mark.parametrize("p", [0.1, 0.7, 0.95, 0.999])
+def test_top_p_candidates_equal_hf(scale: float, p: float) -> None:
+    """The candidate path (peaked rows) and the sort fallback (flat rows) both equal HF."""
+    logits = torch.randn(8, 4000, generator=torch.Generator().manual_seed(int(scale * p * 1e3)))
+    logits *= torch.linspace(0.6, 1.0, 8).unsqueeze(1) * scale  # rows of different peakedness
+    candidates = (logits.softmax(-1) >= (1 - p) * 0.5 / 4000).sum(-1).max()
+    assert (candidates <= 1000) == (scale == 12.0), "peaked rows take the candidate path only"
+    ours = logits.clone()
+    apply_top_p(ours, torch.full((8,), p))
+    assert torch.equal(ours, TopPLogitsWarper(p)(None, logits.clone()))  # type: ignore[arg-type]
+
+
+def test_top_p_candidate_ties_differ_only_inside_the_boundary_tie() -> None:
+    logits = torch.full((1, 4000), -30.0)
+    logits[0, :10] = 5.0  # ten equal tokens hold ~all the mass: p = 0.55 keeps some of them
+    ours = logits.clone()
+    apply_top_p(ours, torch.tensor([0.55]))
+    kept = torch.isfinite(ours[0]).nonzero().flatten().tolist()
+    assert len(kept) == 6 and set(kept) <= set(range(10))  # 6 x 0.1 is the first mass >= 0.55
+    hf = TopPLogitsWarper(0.55)(None, logits.clone())  # type: ignore[arg-type]
+    assert int(torch.isfinite(hf).sum()) == 6
 
 
 @pytest.mark.parametrize("min_p", [0.0, 0.01, 0.3, 1.0])

@@ -20,7 +20,7 @@ from genai_rt.sampling.penalties import (
 from genai_rt.sampling.truncation import (
     apply_min_p,
     apply_top_k,
-    apply_top_k_top_p,
+    apply_top_p,
     draw_from_probs,
 )
 
@@ -276,23 +276,18 @@ class Sampler:
         scaled = (work if len(index) == work.shape[0] else work[index]) / temperatures.unsqueeze(1)
         top_k = [r.params.top_k if 0 < r.params.top_k < self.vocab_size else self.vocab_size
                  for r in rows]
-        # Rows with top-p need the sorted order (top-k folded in); top-k alone only needs topk.
-        sort_rows = [j for j, r in enumerate(rows) if r.params.top_p < 1.0]
-        top_k_rows = [j for j, r in enumerate(rows)
-                      if r.params.top_p >= 1.0 and top_k[j] < self.vocab_size]
-        if sort_rows:
-            sub = scaled[sort_rows]
-            k = [top_k[j] for j in sort_rows]
-            apply_top_k_top_p(
-                sub,
-                torch.tensor(k, device=device) if min(k) < self.vocab_size else None,
-                torch.tensor([rows[j].params.top_p for j in sort_rows], device=device),
-            )
-            scaled[sort_rows] = sub
+        # HF's order: top-k (a topk threshold, no sort), then top-p (sorts candidates only).
+        top_k_rows = [j for j in range(len(rows)) if top_k[j] < self.vocab_size]
         if top_k_rows:
             sub = scaled[top_k_rows]
             apply_top_k(sub, torch.tensor([top_k[j] for j in top_k_rows], device=device))
             scaled[top_k_rows] = sub
+        top_p_rows = [j for j, r in enumerate(rows) if r.params.top_p < 1.0]
+        if top_p_rows:
+            sub = scaled[top_p_rows]
+            apply_top_p(sub, torch.tensor([rows[j].params.top_p for j in top_p_rows],
+                                          device=device))
+            scaled[top_p_rows] = sub
         min_p_rows = [j for j, r in enumerate(rows) if r.params.min_p > 0]
         if min_p_rows:
             sub = scaled[min_p_rows]

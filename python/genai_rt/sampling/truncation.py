@@ -42,6 +42,46 @@ def apply_top_k_top_p(
     logits.scatter_(1, order, logits_sort)
 
 
+def apply_top_p(logits: torch.Tensor, top_p: torch.Tensor) -> None:
+    """Top-p (HF's rule) without a full sort when the nucleus candidates are few.
+
+    A token whose probability is below ``0.5 (1 - p) / V`` is always removed by HF's rule (all
+    tokens up to it in ascending order hold less than ``V`` times its mass, i.e. < 1 - p, with room
+    for float32 rounding), so only tokens above that bound need ordering: one ``topk`` over the
+    largest such count in the batch, HF's ascending cumulative sum on those, offset by the mass
+    outside them. When the candidates exceed V / 4 (flat distributions) the sort path runs.
+    Measured on 64 x 32,000, one CPU thread: topk(4096) 32 ms, topk(256) 9 ms, sort 146 ms.
+    The result equals HF's up to float rounding of the cumulative sum at the boundary (HF sums
+    a differently ordered softmax), and to the order among exactly tied boundary tokens.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``[R, V]`` float32, modified in place.
+    top_p : torch.Tensor
+        ``[R]`` float32 in (0, 1].
+    """
+    vocab = logits.shape[1]
+    probs = logits.softmax(dim=-1)
+    bound = (1 - top_p).unsqueeze(1) * (0.5 / vocab)
+    count = int((probs >= bound).sum(dim=-1).max())
+    if count > vocab // 4:
+        apply_top_k_top_p(logits, None, top_p)
+        return
+    top_probs, order = probs.topk(max(count, 1), dim=-1)
+    # top_probs, order: [R, C], descending
+    totals = probs.sum(dim=-1, keepdim=True)
+    outside = (totals - top_probs.sum(dim=-1, keepdim=True)).clamp(min=0)
+    cumulative = outside + top_probs.flip(-1).cumsum(dim=-1)
+    remove = cumulative <= (1 - top_p).unsqueeze(1)
+    remove[:, -1] = False
+    kept = logits.gather(1, order).masked_fill_(remove.flip(-1), _NEG_INF)
+    logits.fill_(_NEG_INF)
+    logits.scatter_(1, order, kept)
+    # A row with NaN/+inf logits has a NaN total: keep it NaN so the Sampler reports it.
+    logits += totals * 0
+
+
 def apply_min_p(logits: torch.Tensor, min_p: torch.Tensor) -> None:
     """Remove tokens whose probability is below ``min_p`` times the row's top probability.
 
