@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 from genai_rt.sampling import Sampler, SamplingParams, SamplingRow, make_generator
+from genai_rt.sampling.truncation import CDF_BLOCK, draw_from_probs
 
 from tests.sampling.reference_sampler import reference_probs
 
@@ -107,3 +108,29 @@ def test_seeded_greedy_rows_ignore_the_seed() -> None:
     greedy = SamplingParams(temperature=0, seed=5)
     assert _run_seeded(5, [], 0, params=greedy) == _run_seeded(5, [SamplingParams()], 1,
                                                               params=SamplingParams(temperature=0))
+
+
+def test_draw_across_cdf_blocks() -> None:
+    """A vocabulary of several CDF blocks plus a partial one, with whole blocks at zero."""
+    vocab = 2 * CDF_BLOCK + 188
+    g = torch.Generator().manual_seed(12)
+    probs = torch.rand(vocab, generator=g) ** 4
+    probs[CDF_BLOCK : 2 * CDF_BLOCK] = 0  # an empty block between two live ones
+    probs[::7] = 0
+    probs /= probs.sum()
+    torch.manual_seed(13)
+    tokens, totals = draw_from_probs(probs.expand(DRAWS, vocab).contiguous(), [None] * DRAWS)
+    assert torch.allclose(totals, torch.ones_like(totals), atol=1e-5)
+    counts = torch.bincount(tokens, minlength=vocab).double()
+    p = probs.double()
+    assert torch.all(counts[p == 0] == 0)
+    assert torch.all((counts - DRAWS * p).abs() <= 5 * torch.sqrt(DRAWS * p * (1 - p)))
+
+
+@pytest.mark.parametrize("token", [0, CDF_BLOCK - 1, CDF_BLOCK, 2 * CDF_BLOCK + 187])
+def test_draw_single_live_token(token: int) -> None:
+    probs = torch.zeros(3, 2 * CDF_BLOCK + 188)
+    probs[:, token] = 1e-30  # tiny but positive: still the only choice
+    generators = [None, make_generator(1), None]
+    tokens, _ = draw_from_probs(probs, generators)
+    assert tokens.tolist() == [token] * 3
