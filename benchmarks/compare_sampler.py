@@ -21,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from genai_rt.sampling import Sampler, SamplingParams, SamplingRow, make_generator  # noqa: E402
+
 from tests.sampling.reference_sampler import reference_sample_step  # noqa: E402
 
 EOS = [2]

@@ -37,9 +37,15 @@ class Sampler:
     4. min_tokens: while ``len(output) < min_tokens`` mask ``stop_token_ids`` and EOS (EOS only
        when not ``ignore_eos``: with it EOS does not stop the sequence anyway);
     5. grammar bitmask (``apply_token_bitmask``);
-    6. greedy rows: argmax. Random rows: temperature, top-k, top-p (one sort, only for rows
-       that use either), min-p (no sort), then the exponential-race draw, seeded rows from
-       their own generator (reproducible whatever else is in the batch).
+    6. greedy rows: argmax. Random rows: temperature, top-k (``topk`` threshold), top-p (sorts
+       only the candidates that can be in the nucleus), min-p (no sort), then an inverse-CDF draw
+       with one uniform number per row, taken from the row's own generator when it is seeded:
+       a seeded row's token depends only on its logits and its generator, whatever else is in
+       the batch.
+
+    Logprobs (``SamplerOutput.logprobs`` and ``top_logprobs``) are those of the raw model
+    distribution, ``log_softmax(logits)`` before any of the steps above, as vLLM reports them by
+    default: they describe the model, not the request's sampling settings.
 
     A row where no token survives, or whose logits are NaN/+inf, raises ``SamplingError`` naming
     the row(s); nothing is ever drawn from an empty distribution.
