@@ -219,7 +219,7 @@ class Sampler:
     def _apply_penalties(self, work: torch.Tensor, rows: Sequence[SamplingRow]) -> None:
         device = work.device
         repetition = [i for i, r in enumerate(rows) if r.params.repetition_penalty != 1.0
-                      and (r.output_token_ids or r.prompt_token_ids)]
+                      and len(r.output_token_ids) + len(r.prompt_token_ids) > 0]
         if repetition:
             history = pad_histories(
                 [[*rows[i].prompt_token_ids, *rows[i].output_token_ids] for i in repetition],
@@ -228,7 +228,7 @@ class Sampler:
                 work, torch.tensor(repetition, device=device), history.to(device),
                 torch.tensor([rows[i].params.repetition_penalty for i in repetition],
                              device=device))
-        additive = [i for i, r in enumerate(rows) if r.output_token_ids and (
+        additive = [i for i, r in enumerate(rows) if len(r.output_token_ids) > 0 and (
             r.params.presence_penalty != 0.0 or r.params.frequency_penalty != 0.0)]
         if additive:
             outputs = [rows[i].output_token_ids for i in additive]
