@@ -104,6 +104,33 @@ def test_seeded_row_same_tokens_whatever_the_batch() -> None:
     assert _run_seeded(77, [], 0) != alone  # the seed matters
 
 
+def test_seeded_top_p_row_independent_of_companions_paths() -> None:
+    """Flat companions take the sort path and peaked ones widen the candidate topk; neither may
+    change a seeded top-p row's distribution or draw."""
+    vocab = 2000
+    g = torch.Generator().manual_seed(21)
+    target_logits = torch.randn(40, vocab, generator=g) * 6  # 40 steps of a peaked row
+    params = SamplingParams(temperature=0.9, top_p=0.8, seed=5)
+    companions = {
+        "alone": [],
+        "flat": [SamplingParams(top_p=0.9), SamplingParams(top_p=0.5, seed=1)],
+        "peaked": [SamplingParams(top_p=0.999, temperature=2.0)],
+    }
+    results = {}
+    for name, others in companions.items():
+        target = SamplingRow(params, [], [], make_generator(5))
+        batch_rows = [SamplingRow(p, [], [], make_generator(1) if p.seed else None)
+                      for p in others]
+        scale = 0.3 if name == "flat" else 9.0
+        for step in range(40):
+            other_logits = torch.randn(len(batch_rows), vocab, generator=g) * scale
+            logits = torch.cat([other_logits, target_logits[step : step + 1]])
+            token = Sampler(vocab, [0])(logits, [*batch_rows, target]).token_ids[-1]
+            target.output_token_ids.append(token)
+        results[name] = target.output_token_ids
+    assert results["flat"] == results["alone"] == results["peaked"]
+
+
 def test_seeded_greedy_rows_ignore_the_seed() -> None:
     greedy = SamplingParams(temperature=0, seed=5)
     assert _run_seeded(5, [], 0, params=greedy) == _run_seeded(5, [SamplingParams()], 1,

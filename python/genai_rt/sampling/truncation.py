@@ -48,11 +48,14 @@ def apply_top_p(logits: torch.Tensor, top_p: torch.Tensor) -> None:
     A token whose probability is below ``0.5 (1 - p) / V`` is always removed by HF's rule (all
     tokens up to it in ascending order hold less than ``V`` times its mass, i.e. < 1 - p, with room
     for float32 rounding), so only tokens above that bound need ordering: one ``topk`` over the
-    largest such count in the batch, HF's ascending cumulative sum on those, offset by the mass
-    outside them. When the candidates exceed V / 4 (flat distributions) the sort path runs.
+    largest such count, HF's ascending cumulative sum over them, offset by the mass below the
+    bound. Rows with more than V / 4 candidates (flat distributions) take the sort path instead.
     Measured on 64 x 32,000, one CPU thread: topk(4096) 32 ms, topk(256) 9 ms, sort 146 ms.
-    The result equals HF's up to float rounding of the cumulative sum at the boundary (HF sums
-    a differently ordered softmax), and to the order among exactly tied boundary tokens.
+
+    Each row's result depends on that row alone (its path, and sums that padding zeros cannot
+    change), so a seeded row samples the same whatever shares its batch. It equals HF's up to
+    float rounding of the cumulative sum at the boundary and the order among exactly tied
+    boundary tokens.
 
     Parameters
     ----------
@@ -63,23 +66,43 @@ def apply_top_p(logits: torch.Tensor, top_p: torch.Tensor) -> None:
     """
     vocab = logits.shape[1]
     probs = logits.softmax(dim=-1)
-    bound = (1 - top_p).unsqueeze(1) * (0.5 / vocab)
-    count = int((probs >= bound).sum(dim=-1).max())
-    if count > vocab // 4:
-        apply_top_k_top_p(logits, None, top_p)
+    candidate = probs >= (1 - top_p).unsqueeze(1) * (0.5 / vocab)
+    counts = candidate.sum(dim=-1)
+    flat = counts > vocab // 4
+    if bool(flat.any()):
+        rows = flat.nonzero().squeeze(1)
+        sub = logits[rows]
+        apply_top_k_top_p(sub, None, top_p[rows])
+        logits[rows] = sub
+        if bool(flat.all()):
+            return
+        rows = (~flat).nonzero().squeeze(1)
+        sub = logits[rows]
+        _top_p_on_candidates(
+            sub, probs[rows], candidate[rows], int(counts[rows].max()), top_p[rows])
+        logits[rows] = sub
         return
+    _top_p_on_candidates(logits, probs, candidate, int(counts.max()), top_p)
+
+
+def _top_p_on_candidates(
+    logits: torch.Tensor, probs: torch.Tensor, candidate: torch.Tensor, count: int,
+    top_p: torch.Tensor,
+) -> None:
+    # below: [R, 1] mass of the non-candidates, summed in a fixed order whatever the batch
+    below = probs.masked_fill(candidate, 0).sum(dim=-1, keepdim=True)
     top_probs, order = probs.topk(max(count, 1), dim=-1)
-    # top_probs, order: [R, C], descending
-    totals = probs.sum(dim=-1, keepdim=True)
-    outside = (totals - top_probs.sum(dim=-1, keepdim=True)).clamp(min=0)
-    cumulative = outside + top_probs.flip(-1).cumsum(dim=-1)
+    # top_probs, order: [R, C] descending; slots past a row's own candidates are zeroed, and
+    # adding zeros leaves its cumulative sums exactly as if C were its own count
+    top_probs = top_probs.masked_fill_(~candidate.gather(1, order), 0)
+    cumulative = below + top_probs.flip(-1).cumsum(dim=-1)
     remove = cumulative <= (1 - top_p).unsqueeze(1)
     remove[:, -1] = False
     kept = logits.gather(1, order).masked_fill_(remove.flip(-1), _NEG_INF)
     logits.fill_(_NEG_INF)
     logits.scatter_(1, order, kept)
-    # A row with NaN/+inf logits has a NaN total: keep it NaN so the Sampler reports it.
-    logits += totals * 0
+    # A row with NaN/+inf logits has a NaN mass: keep it NaN so the Sampler reports it.
+    logits += below * 0
 
 
 def apply_min_p(logits: torch.Tensor, min_p: torch.Tensor) -> None:
