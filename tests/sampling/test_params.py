@@ -121,3 +121,18 @@ def test_edge_values_accepted() -> None:
                        frequency_penalty=2, logit_bias={0: -100, 5: 100.0}, seed=0,
                        min_tokens=16, max_tokens=16, logprobs=20)
     assert p.top_k == 0 and p.logprobs == 20
+
+
+def test_compiled_grammar_object_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Grammar instance passes; other objects are refused (the class comes from the grammar
+    module when present, so it is stubbed here)."""
+    import genai_rt.sampling.params as params_module
+
+    class FakeGrammar:
+        pass
+
+    monkeypatch.setattr(params_module, "_grammar_type", lambda: FakeGrammar)
+    grammar = FakeGrammar()
+    assert SamplingParams(grammar=grammar).grammar is grammar
+    with pytest.raises(ValueError, match="grammar must be None, a Grammar or a dict spec"):
+        SamplingParams(grammar=object())

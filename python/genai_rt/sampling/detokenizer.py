@@ -24,7 +24,8 @@ class IncrementalDetokenizer:
     when the longer one ends in U+FFFD the newest tokens stop inside a UTF-8 sequence (or a byte
     fallback run), so nothing is emitted until a later token completes it. Both offsets only
     move to positions where the text was complete, so the windows always start on a character
-    boundary and cost O(tokens since the last emission) per step, not O(sequence).
+    boundary and cost O(tokens since the last emission) per step, not O(sequence); ids before
+    the prefix offset are dropped, so memory stays O(1) per sequence.
 
     Parameters
     ----------
@@ -89,7 +90,9 @@ class IncrementalDetokenizer:
         if new_text.endswith(_REPLACEMENT) and not final:
             return ""
         delta = new_text[len(self._prefix_text):]
-        self._prefix_offset, self._read_offset = self._read_offset, len(self._ids)
+        # Only ids from the new prefix offset on are ever decoded again: drop the rest.
+        del self._ids[: self._read_offset]
+        self._prefix_offset, self._read_offset = 0, len(self._ids)
         self._prefix_text = None
         self._text_parts.append(delta)
         return delta

@@ -11,71 +11,92 @@ from collections.abc import Sequence
 import torch
 
 
-def token_counts(
-    token_lists: Sequence[Sequence[int]], vocab_size: int, device: torch.device
+def pad_histories(
+    token_lists: Sequence[Sequence[int]], vocab_size: int, row_ids: Sequence[int]
 ) -> torch.Tensor:
-    """How often each token occurs in each list.
+    """Token lists as one ``[R, max_len]`` int64 tensor (CPU), each padded with its first token.
 
-    Returns
-    -------
-    torch.Tensor
-        ``[len(token_lists), vocab_size]`` int32 counts, built with one scatter over a padded
-        ``[N, max_len]`` tensor (padding uses the extra column ``vocab_size``, dropped after).
+    Padding with a token the row really has makes the sparse penalties below exact: a padded
+    slot reads and writes the same value as that token's real slot. Every list must be
+    non-empty; ids outside ``[0, vocab_size)`` raise ``ValueError`` naming the batch row
+    (``row_ids[i]`` for list i).
     """
-    rows = len(token_lists)
-    max_len = max((len(t) for t in token_lists), default=0)
-    counts = torch.zeros(rows, vocab_size + 1, dtype=torch.int32, device=device)
-    if max_len == 0:
-        return counts[:, :vocab_size]
-    padded = torch.full((rows, max_len), vocab_size, dtype=torch.int64)
-    for i, tokens in enumerate(token_lists):
-        if tokens:
-            padded[i, : len(tokens)] = torch.as_tensor(tokens, dtype=torch.int64)
-    # padded: [N, max_len] token ids; vocab_size marks padding
-    padded = padded.to(device, non_blocking=True)
-    counts.scatter_add_(1, padded, torch.ones_like(padded, dtype=torch.int32))
-    return counts[:, :vocab_size]
+    max_len = max(len(t) for t in token_lists)
+    flat: list[int] = []
+    for tokens in token_lists:
+        flat.extend(tokens)
+        flat.extend([tokens[0]] * (max_len - len(tokens)))
+    padded = torch.tensor(flat, dtype=torch.int64).view(len(token_lists), max_len)
+    # padded: [R, max_len] token ids
+    bad = (padded < 0) | (padded >= vocab_size)
+    if bool(bad.any()):
+        row = int(bad.any(dim=1).nonzero()[0])
+        raise ValueError(f"row {row_ids[row]}: prompt/output token ids outside the vocabulary "
+                         f"[0, {vocab_size})")
+    return padded
 
 
 def apply_repetition_penalty(
-    logits: torch.Tensor, seen: torch.Tensor, penalties: torch.Tensor
+    logits: torch.Tensor, rows: torch.Tensor, history: torch.Tensor, penalties: torch.Tensor
 ) -> None:
     """HF/CTRL repetition penalty in place: seen tokens' logits ``/ p`` if > 0 else ``* p``.
+
+    Sparse: touches only the ``R x L`` history slots, not ``R x V``.
 
     Parameters
     ----------
     logits : torch.Tensor
         ``[N, V]`` float32, modified in place.
-    seen : torch.Tensor
-        ``[N, V]`` bool: the token occurs in the row's prompt or output.
+    rows : torch.Tensor
+        ``[R]`` int64: the logits rows to penalize.
+    history : torch.Tensor
+        ``[R, L]`` int64 prompt + output ids, padded by ``pad_histories``.
     penalties : torch.Tensor
-        ``[N]`` float32.
+        ``[R]`` float32.
     """
+    row_index = rows.unsqueeze(1).expand_as(history)
+    seen = logits[row_index, history]
     p = penalties.unsqueeze(1).to(logits.dtype)
-    penalized = torch.where(logits > 0, logits / p, logits * p)
-    torch.where(seen, penalized, logits, out=logits)
+    logits[row_index, history] = torch.where(seen > 0, seen / p, seen * p)
 
 
 def apply_presence_frequency_penalties(
     logits: torch.Tensor,
-    output_counts: torch.Tensor,
+    rows: torch.Tensor,
+    output: torch.Tensor,
+    lengths: torch.Tensor,
     presence: torch.Tensor,
     frequency: torch.Tensor,
 ) -> None:
-    """OpenAI penalties in place: ``logits -= frequency * count + presence * (count > 0)``.
+    """OpenAI penalties in place: ``logits -= frequency * count``, then ``-= presence``.
+
+    Counts come from one integer scatter (exact in any order); only the ``R x L`` output slots
+    are read and written.
 
     Parameters
     ----------
     logits : torch.Tensor
         ``[N, V]`` float32, modified in place.
-    output_counts : torch.Tensor
-        ``[N, V]`` int32 counts over the output tokens only.
+    rows : torch.Tensor
+        ``[R]`` int64: the logits rows to penalize.
+    output : torch.Tensor
+        ``[R, L]`` int64 output ids, padded by ``pad_histories``.
+    lengths : torch.Tensor
+        ``[R]`` int64: how many slots of each row are real (the rest is padding).
     presence, frequency : torch.Tensor
-        ``[N]`` float32.
+        ``[R]`` float32.
     """
-    counts = output_counts.to(logits.dtype)
-    logits -= frequency.unsqueeze(1) * counts
-    logits -= presence.unsqueeze(1) * (counts > 0).to(logits.dtype)
+    counts = torch.zeros(output.shape[0], logits.shape[1], dtype=torch.int32, device=logits.device)
+    # counts: [R, V]; padding slots repeat a real token and must not count
+    positions = torch.arange(output.shape[1], device=output.device)
+    real = (positions.unsqueeze(0) < lengths.unsqueeze(1)).to(torch.int32)
+    counts.scatter_add_(1, output, real)
+    row_index = rows.unsqueeze(1).expand_as(output)
+    slot_counts = counts.gather(1, output).to(logits.dtype)
+    values = logits[row_index, output]
+    values -= frequency.unsqueeze(1).to(logits.dtype) * slot_counts
+    values -= presence.unsqueeze(1).to(logits.dtype) * (slot_counts > 0).to(logits.dtype)
+    logits[row_index, output] = values
 
 
 def apply_logit_bias(

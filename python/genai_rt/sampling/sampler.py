@@ -15,9 +15,14 @@ from genai_rt.sampling.penalties import (
     apply_presence_frequency_penalties,
     apply_repetition_penalty,
     mask_tokens,
-    token_counts,
+    pad_histories,
 )
-from genai_rt.sampling.truncation import apply_min_p, apply_top_k_top_p, draw_from_probs
+from genai_rt.sampling.truncation import (
+    apply_min_p,
+    apply_top_k,
+    apply_top_p,
+    draw_from_probs,
+)
 
 
 class Sampler:
@@ -32,9 +37,15 @@ class Sampler:
     4. min_tokens: while ``len(output) < min_tokens`` mask ``stop_token_ids`` and EOS (EOS only
        when not ``ignore_eos``: with it EOS does not stop the sequence anyway);
     5. grammar bitmask (``apply_token_bitmask``);
-    6. greedy rows: argmax. Random rows: temperature, top-k, top-p (one sort, only for rows
-       that use either), min-p (no sort), then the exponential-race draw, seeded rows from
-       their own generator (reproducible whatever else is in the batch).
+    6. greedy rows: argmax. Random rows: temperature, top-k (``topk`` threshold), top-p (sorts
+       only the candidates that can be in the nucleus), min-p (no sort), then an inverse-CDF draw
+       with one uniform number per row, taken from the row's own generator when it is seeded:
+       a seeded row's token depends only on its logits and its generator, whatever else is in
+       the batch.
+
+    Logprobs (``SamplerOutput.logprobs`` and ``top_logprobs``) are those of the raw model
+    distribution, ``log_softmax(logits)`` before any of the steps above, as vLLM reports them by
+    default: they describe the model, not the request's sampling settings.
 
     A row where no token survives, or whose logits are NaN/+inf, raises ``SamplingError`` naming
     the row(s); nothing is ever drawn from an empty distribution.
@@ -91,6 +102,63 @@ class Sampler:
         self._check_inputs(logits, rows, bitmask, bitmask_rows)
         raw = logits.float()
         # raw: [N, V] float32; work: the processed copy (raw must survive for the logprobs)
+        work = self._process(raw, rows, bitmask, bitmask_rows)
+        tokens, valid = self._choose(work, rows)
+        lse = torch.logsumexp(raw, dim=-1)
+        chosen_logprobs = raw.gather(1, tokens.unsqueeze(1)).squeeze(1) - lse
+        # one device->host transfer for the step: tokens, logprobs and the validity check
+        packed = torch.stack([tokens.double(), chosen_logprobs.double(), valid.double()]).tolist()
+        invalid = [i for i, ok in enumerate(packed[2]) if not ok]
+        if invalid:
+            self._raise_invalid(invalid, work)
+        return SamplerOutput(
+            token_ids=[int(t) for t in packed[0]],
+            logprobs=packed[1],
+            top_logprobs=self._top_logprobs(raw, lse, rows),
+        )
+
+    def process_logits(
+        self,
+        logits: torch.Tensor,
+        rows: Sequence[SamplingRow],
+        bitmask: torch.Tensor | None = None,
+        bitmask_rows: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        """Steps 2-5 (bias, penalties, min_tokens, grammar mask) on a float32 copy of ``logits``.
+
+        ``__call__`` runs exactly this; it is public so tests and debugging tools can see what the
+        draw starts from. Returns ``[N, V]`` float32.
+        """
+        self._check_inputs(logits, rows, bitmask, bitmask_rows)
+        processed = self._process(logits.float(), rows, bitmask, bitmask_rows)
+        return processed.clone() if processed.data_ptr() == logits.data_ptr() else processed
+
+    def target_probs(self, processed: torch.Tensor, rows: Sequence[SamplingRow]) -> torch.Tensor:
+        """The distribution each row's token is drawn from, given ``process_logits``' output.
+
+        Random rows: softmax after temperature, top-k, top-p and min-p; greedy rows: one-hot at
+        the argmax. Returns ``[N, V]`` float32 (for tests and analysis; ``__call__`` does not
+        build the greedy rows' one-hots).
+        """
+        probs = torch.zeros_like(processed)
+        greedy = [i for i, r in enumerate(rows) if r.params.is_greedy]
+        if greedy:
+            probs[greedy, processed[greedy].argmax(dim=-1)] = 1.0
+        random = [i for i, r in enumerate(rows) if not r.params.is_greedy]
+        if random:
+            probs[random] = self._truncated(processed, [rows[i] for i in random], random).softmax(
+                dim=-1)
+        return probs
+
+    def _process(
+        self,
+        raw: torch.Tensor,
+        rows: Sequence[SamplingRow],
+        bitmask: torch.Tensor | None,
+        bitmask_rows: Sequence[int] | None,
+    ) -> torch.Tensor:
+        if bitmask is None and not any(_needs_processing(r) for r in rows):
+            return raw  # nothing modifies the logits: skip the [N, V] copy
         work = raw.clone()
         self._apply_bias(work, rows)
         self._apply_penalties(work, rows)
@@ -99,22 +167,7 @@ class Sampler:
             indices = None if bitmask_rows is None else torch.tensor(
                 list(bitmask_rows), dtype=torch.int64, device=work.device)
             apply_token_bitmask(work, bitmask.to(work.device, non_blocking=True), indices)
-        row_max = work.amax(dim=-1)
-        tokens = self._choose(work, rows)
-        lse = torch.logsumexp(raw, dim=-1)
-        chosen_logprobs = raw.gather(1, tokens.unsqueeze(1)).squeeze(1) - lse
-        # one device->host transfer for the step: tokens, logprobs and the validity check
-        packed = torch.stack(
-            [tokens.double(), chosen_logprobs.double(), (~torch.isfinite(row_max)).double()]
-        ).tolist()
-        invalid = [i for i, flag in enumerate(packed[2]) if flag]
-        if invalid:
-            self._raise_invalid(invalid, row_max)
-        return SamplerOutput(
-            token_ids=[int(t) for t in packed[0]],
-            logprobs=packed[1],
-            top_logprobs=self._top_logprobs(raw, lse, rows),
-        )
+        return work
 
     def _check_inputs(
         self,
@@ -164,29 +217,27 @@ class Sampler:
             apply_logit_bias(work, biased, [rows[i].params.logit_bias or {} for i in biased])
 
     def _apply_penalties(self, work: torch.Tensor, rows: Sequence[SamplingRow]) -> None:
-        repetition = [i for i, r in enumerate(rows) if r.params.repetition_penalty != 1.0]
-        additive = [i for i, r in enumerate(rows)
-                    if r.params.presence_penalty != 0.0 or r.params.frequency_penalty != 0.0]
-        if not repetition and not additive:
-            return
-        # Penalized rows are processed as one sub-batch; a neutral value (penalty 1, 0) is exact.
-        index = sorted(set(repetition) | set(additive))
-        sub = work[index]
         device = work.device
-        output_counts = token_counts(
-            [rows[i].output_token_ids for i in index], self.vocab_size, device)
+        repetition = [i for i, r in enumerate(rows) if r.params.repetition_penalty != 1.0
+                      and len(r.output_token_ids) + len(r.prompt_token_ids) > 0]
         if repetition:
-            prompt_counts = token_counts(
-                [rows[i].prompt_token_ids for i in index], self.vocab_size, device)
-            penalties = torch.tensor(
-                [rows[i].params.repetition_penalty for i in index], device=device)
-            apply_repetition_penalty(sub, (prompt_counts + output_counts) > 0, penalties)
+            history = pad_histories(
+                [[*rows[i].prompt_token_ids, *rows[i].output_token_ids] for i in repetition],
+                self.vocab_size, repetition)
+            apply_repetition_penalty(
+                work, torch.tensor(repetition, device=device), history.to(device),
+                torch.tensor([rows[i].params.repetition_penalty for i in repetition],
+                             device=device))
+        additive = [i for i, r in enumerate(rows) if len(r.output_token_ids) > 0 and (
+            r.params.presence_penalty != 0.0 or r.params.frequency_penalty != 0.0)]
         if additive:
-            presence = torch.tensor([rows[i].params.presence_penalty for i in index], device=device)
-            frequency = torch.tensor(
-                [rows[i].params.frequency_penalty for i in index], device=device)
-            apply_presence_frequency_penalties(sub, output_counts, presence, frequency)
-        work[index] = sub
+            outputs = [rows[i].output_token_ids for i in additive]
+            apply_presence_frequency_penalties(
+                work, torch.tensor(additive, device=device),
+                pad_histories(outputs, self.vocab_size, additive).to(device),
+                torch.tensor([len(o) for o in outputs], device=device),
+                torch.tensor([rows[i].params.presence_penalty for i in additive], device=device),
+                torch.tensor([rows[i].params.frequency_penalty for i in additive], device=device))
 
     def _apply_min_tokens(self, work: torch.Tensor, rows: Sequence[SamplingRow]) -> None:
         below = [i for i, r in enumerate(rows) if len(r.output_token_ids) < r.params.min_tokens]
@@ -194,44 +245,62 @@ class Sampler:
             mask_tokens(work, below, [sorted(rows[i].params.all_stop_token_ids(
                 self.eos_token_ids)) for i in below])
 
-    def _choose(self, work: torch.Tensor, rows: Sequence[SamplingRow]) -> torch.Tensor:
+    def _choose(
+        self, work: torch.Tensor, rows: Sequence[SamplingRow]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tokens ``[N]`` int64 and whether each row was valid ``[N]`` bool."""
         greedy = [i for i, r in enumerate(rows) if r.params.is_greedy]
         if len(greedy) == len(rows):
-            return work.argmax(dim=-1)
+            tokens = work.argmax(dim=-1)
+            # argmax picks NaN or +inf if present, and some -inf when all are: both show here
+            return tokens, torch.isfinite(work.gather(1, tokens.unsqueeze(1)).squeeze(1))
         tokens = torch.empty(len(rows), dtype=torch.int64, device=work.device)
+        valid = torch.empty(len(rows), dtype=torch.bool, device=work.device)
         if greedy:
-            tokens[greedy] = work[greedy].argmax(dim=-1)
+            greedy_work = work[greedy]
+            tokens[greedy] = greedy_tokens = greedy_work.argmax(dim=-1)
+            valid[greedy] = torch.isfinite(greedy_work.gather(1, greedy_tokens.unsqueeze(1)))[:, 0]
         random = [i for i, r in enumerate(rows) if not r.params.is_greedy]
-        tokens[random] = self._draw(work, [rows[i] for i in random], random)
-        return tokens
+        tokens[random], totals = self._draw(work, [rows[i] for i in random], random)
+        # a NaN or +inf logit makes the softmax NaN; an all -inf row too
+        valid[random] = torch.isfinite(totals) & (totals > 0)
+        return tokens, valid
 
     def _draw(
         self, work: torch.Tensor, rows: Sequence[SamplingRow], index: list[int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        probs = self._truncated(work, rows, index).softmax(dim=-1)
+        return draw_from_probs(probs, [r.generator for r in rows])
+
+    def _truncated(
+        self, work: torch.Tensor, rows: Sequence[SamplingRow], index: list[int]
     ) -> torch.Tensor:
+        """Temperature, top-k, top-p, min-p for the random rows ``index`` (``rows`` are theirs)."""
         device = work.device
         temperatures = torch.tensor([r.params.temperature for r in rows], device=device)
         # scaled: [R, V], the random rows only
         scaled = (work if len(index) == work.shape[0] else work[index]) / temperatures.unsqueeze(1)
-        top_k = [r.params.top_k if r.params.top_k > 0 else self.vocab_size for r in rows]
-        top_p = [r.params.top_p for r in rows]
-        sort_rows = [j for j, r in enumerate(rows) if top_k[j] < self.vocab_size or top_p[j] < 1]
-        if sort_rows:
-            sub = scaled[sort_rows]
-            apply_top_k_top_p(
-                sub,
-                torch.tensor([top_k[j] for j in sort_rows], device=device)
-                if any(top_k[j] < self.vocab_size for j in sort_rows) else None,
-                torch.tensor([top_p[j] for j in sort_rows], device=device)
-                if any(top_p[j] < 1 for j in sort_rows) else None,
-            )
-            scaled[sort_rows] = sub
+        top_k = [r.params.top_k if 0 < r.params.top_k < self.vocab_size else self.vocab_size
+                 for r in rows]
+        # HF's order: top-k (a topk threshold, no sort), then top-p (sorts candidates only).
+        top_k_rows = [j for j in range(len(rows)) if top_k[j] < self.vocab_size]
+        if top_k_rows:
+            sub = scaled[top_k_rows]
+            apply_top_k(sub, torch.tensor([top_k[j] for j in top_k_rows], device=device))
+            scaled[top_k_rows] = sub
+        top_p_rows = [j for j, r in enumerate(rows) if r.params.top_p < 1.0]
+        if top_p_rows:
+            sub = scaled[top_p_rows]
+            apply_top_p(sub, torch.tensor([rows[j].params.top_p for j in top_p_rows],
+                                          device=device))
+            scaled[top_p_rows] = sub
         min_p_rows = [j for j, r in enumerate(rows) if r.params.min_p > 0]
         if min_p_rows:
             sub = scaled[min_p_rows]
             apply_min_p(sub, torch.tensor([rows[j].params.min_p for j in min_p_rows],
                                           device=device))
             scaled[min_p_rows] = sub
-        return draw_from_probs(scaled.softmax(dim=-1), [r.generator for r in rows])
+        return scaled
 
     def _top_logprobs(
         self, raw: torch.Tensor, lse: torch.Tensor, rows: Sequence[SamplingRow]
@@ -250,11 +319,22 @@ class Sampler:
         return result
 
     @staticmethod
-    def _raise_invalid(invalid: list[int], row_max: torch.Tensor) -> None:
-        maxima = row_max[invalid].tolist()
+    def _raise_invalid(invalid: list[int], work: torch.Tensor) -> None:
+        maxima = work[invalid].amax(dim=-1).tolist()
         reasons = [
             f"row {i}: " + ("no token survives logit_bias/penalties/min_tokens/grammar mask"
                             if m == float("-inf") else f"logits are not finite (max {m})")
             for i, m in zip(invalid, maxima, strict=True)
         ]
         raise SamplingError(invalid, "cannot sample: " + "; ".join(reasons))
+
+
+def _needs_processing(row: SamplingRow) -> bool:
+    params = row.params
+    return bool(
+        params.logit_bias
+        or params.repetition_penalty != 1.0
+        or params.presence_penalty != 0.0
+        or params.frequency_penalty != 0.0
+        or len(row.output_token_ids) < params.min_tokens
+    )

@@ -59,17 +59,17 @@ class StopChecker:
         if not self.stop or delta_len <= 0:
             return False, text
         window_start = max(0, len(text) - delta_len - self.max_stop_len + 1)
-        best: tuple[int, int] | None = None  # (end, -start) of the winning match
+        best: tuple[int, int] | None = None  # (end, start) of the winning match
         for s in self.stop:
             start = text.find(s, window_start)
             if start < 0:
                 continue
-            candidate = (start + len(s), -start)
+            candidate = (start + len(s), start)
             if best is None or candidate < best:
                 best = candidate
         if best is None:
             return False, text
-        end, start = best[0], -best[1]
+        end, start = best
         return True, text[:end] if self.include_stop_str_in_output else text[:start]
 
     def safe_emit_len(self, text: str) -> int:

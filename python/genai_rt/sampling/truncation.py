@@ -42,6 +42,69 @@ def apply_top_k_top_p(
     logits.scatter_(1, order, logits_sort)
 
 
+def apply_top_p(logits: torch.Tensor, top_p: torch.Tensor) -> None:
+    """Top-p (HF's rule) without a full sort when the nucleus candidates are few.
+
+    A token whose probability is below ``0.5 (1 - p) / V`` is always removed by HF's rule (all
+    tokens up to it in ascending order hold less than ``V`` times its mass, i.e. < 1 - p, with room
+    for float32 rounding), so only tokens above that bound need ordering: one ``topk`` over the
+    largest such count, HF's ascending cumulative sum over them, offset by the mass below the
+    bound. Rows with more than V / 4 candidates (flat distributions) take the sort path instead.
+    Measured on 64 x 32,000, one CPU thread: topk(4096) 32 ms, topk(256) 9 ms, sort 146 ms.
+
+    Each row's result depends on that row alone (its path, and sums that padding zeros cannot
+    change), so a seeded row samples the same whatever shares its batch. It equals HF's up to
+    float rounding of the cumulative sum at the boundary and the order among exactly tied
+    boundary tokens.
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        ``[R, V]`` float32, modified in place.
+    top_p : torch.Tensor
+        ``[R]`` float32 in (0, 1].
+    """
+    vocab = logits.shape[1]
+    probs = logits.softmax(dim=-1)
+    candidate = probs >= (1 - top_p).unsqueeze(1) * (0.5 / vocab)
+    counts = candidate.sum(dim=-1)
+    flat = counts > vocab // 4
+    if bool(flat.any()):
+        rows = flat.nonzero().squeeze(1)
+        sub = logits[rows]
+        apply_top_k_top_p(sub, None, top_p[rows])
+        logits[rows] = sub
+        if bool(flat.all()):
+            return
+        rows = (~flat).nonzero().squeeze(1)
+        sub = logits[rows]
+        _top_p_on_candidates(
+            sub, probs[rows], candidate[rows], int(counts[rows].max()), top_p[rows])
+        logits[rows] = sub
+        return
+    _top_p_on_candidates(logits, probs, candidate, int(counts.max()), top_p)
+
+
+def _top_p_on_candidates(
+    logits: torch.Tensor, probs: torch.Tensor, candidate: torch.Tensor, count: int,
+    top_p: torch.Tensor,
+) -> None:
+    # below: [R, 1] mass of the non-candidates, summed in a fixed order whatever the batch
+    below = probs.masked_fill(candidate, 0).sum(dim=-1, keepdim=True)
+    top_probs, order = probs.topk(max(count, 1), dim=-1)
+    # top_probs, order: [R, C] descending; slots past a row's own candidates are zeroed, and
+    # adding zeros leaves its cumulative sums exactly as if C were its own count
+    top_probs = top_probs.masked_fill_(~candidate.gather(1, order), 0)
+    cumulative = below + top_probs.flip(-1).cumsum(dim=-1)
+    remove = cumulative <= (1 - top_p).unsqueeze(1)
+    remove[:, -1] = False
+    kept = logits.gather(1, order).masked_fill_(remove.flip(-1), _NEG_INF)
+    logits.fill_(_NEG_INF)
+    logits.scatter_(1, order, kept)
+    # A row with NaN/+inf logits has a NaN mass: keep it NaN so the Sampler reports it.
+    logits += below * 0
+
+
 def apply_min_p(logits: torch.Tensor, min_p: torch.Tensor) -> None:
     """Remove tokens whose probability is below ``min_p`` times the row's top probability.
 
@@ -52,41 +115,82 @@ def apply_min_p(logits: torch.Tensor, min_p: torch.Tensor) -> None:
     logits.masked_fill_(probs < threshold, _NEG_INF)
 
 
+def apply_top_k(logits: torch.Tensor, top_k: torch.Tensor) -> None:
+    """Top-k alone with ``torch.topk`` (no full sort), exactly HF's TopKLogitsWarper.
+
+    ``logits: [R, V]`` in place; ``top_k: [R]`` int64 in 1..V. Tokens tied with the k-th largest
+    are kept. Measured on 64 x 32,000 (2 CPU threads): topk(50) 9.6 ms against 143 ms for a sort.
+    """
+    k_max = int(top_k.max())
+    kth_largest = logits.topk(k_max, dim=-1).values.gather(1, (top_k - 1).unsqueeze(1))
+    logits.masked_fill_(logits < kth_largest, _NEG_INF)
+
+
+# Inverse-CDF block width: the float64 CDF is built over block sums, then over one block per row.
+CDF_BLOCK = 256
+
+
 def draw_from_probs(
     probs: torch.Tensor, generators: Sequence[torch.Generator | None]
-) -> torch.Tensor:
-    """One token per row by the exponential race: ``argmax(probs / q)``, ``q ~ Exp(1)``.
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One token per row by inverse-CDF sampling with one uniform number per row.
 
-    ``argmax_i p_i / q_i`` is distributed as ``p`` (the smallest ``q_i / p_i`` of independent
-    exponentials with rates ``p_i`` wins with probability ``p_i``). A row with a generator draws
-    its noise alone, always ``[V]`` values from its own stream, so its token depends only on its
-    probabilities and its generator, never on the rest of the batch; the others share one draw.
+    The row's uniform ``u`` comes from its own generator when it has one (else all such rows share
+    one draw), so a seeded row's token depends only on its probabilities and its generator's
+    state, never on the rest of the batch, and each step takes exactly one number from its
+    stream. The token is the first ``j`` with ``cdf[j] >= (1 - u) * cdf[-1]``: as ``1 - u`` is in
+    (0, 1], a zero-probability token can never be the first to reach it.
+
+    The CDF is two-level, in float64: a cumulative sum over ``CDF_BLOCK``-token block sums picks
+    the block, then one block per row is summed token by token. On 64 x 32,000 (one CPU thread)
+    this is one pass over the probabilities (~2 ms) where a full float64 cumsum costs 15 ms and
+    exponential-race noise (one ``exponential_`` per token) 39 ms.
 
     Parameters
     ----------
     probs : torch.Tensor
-        ``[R, V]`` float32, rows summing to 1 (zeros never win: some entry is > 0).
+        ``[R, V]`` float32, non-negative rows (need not sum to 1).
     generators : Sequence[torch.Generator | None]
         One per row, on ``probs.device``.
 
     Returns
     -------
-    torch.Tensor
-        ``[R]`` int64 token ids.
+    tuple[torch.Tensor, torch.Tensor]
+        ``[R]`` int64 token ids, and ``[R]`` float64 row totals (not finite or 0 means the row
+        had no valid distribution; the token is then meaningless but in range).
     """
     rows, vocab = probs.shape
-    noise = torch.empty_like(probs)
+    device = probs.device
+    uniform = torch.empty(rows, 1, dtype=torch.float64, device=device)
     shared = [i for i, g in enumerate(generators) if g is None]
     if len(shared) == rows:
-        noise.exponential_()
+        uniform.uniform_()
     else:
         if shared:
-            noise[shared] = torch.empty(len(shared), vocab, device=probs.device).exponential_()
+            uniform[shared] = torch.rand(len(shared), 1, dtype=torch.float64, device=device)
         for i, generator in enumerate(generators):
             if generator is not None:
-                noise[i] = torch.empty(vocab, device=probs.device).exponential_(
-                    generator=generator
-                )
-    # exponential_ can return exactly 0 (u = 0); 0/0 would be NaN and argmax would pick it.
-    noise.clamp_(min=torch.finfo(noise.dtype).tiny)
-    return (probs / noise).argmax(dim=-1)
+                uniform[i] = torch.rand(1, dtype=torch.float64, device=device, generator=generator)
+    full = vocab // CDF_BLOCK * CDF_BLOCK
+    block_sums = probs[:, :full].reshape(rows, -1, CDF_BLOCK).sum(dim=-1)
+    if full < vocab:
+        block_sums = torch.cat([block_sums, probs[:, full:].sum(dim=-1, keepdim=True)], dim=1)
+    block_cdf = block_sums.to(torch.float64).cumsum(dim=-1)
+    # block_sums, block_cdf: [R, ceil(V / CDF_BLOCK)]
+    totals = block_cdf[:, -1:]
+    target = (1.0 - uniform) * totals
+    block = torch.searchsorted(block_cdf, target).clamp_(max=block_cdf.shape[1] - 1)
+    # mass still to cover inside the chosen block: > 0, as the block before it ends below target
+    remaining = target - (block_cdf.gather(1, block) - block_sums.gather(1, block).double())
+    columns = block * CDF_BLOCK + torch.arange(CDF_BLOCK, device=device)
+    in_vocab = columns < vocab
+    block_probs = probs.gather(1, columns.clamp(max=vocab - 1)) * in_vocab
+    # block_probs: [R, CDF_BLOCK]
+    inner = torch.searchsorted(block_probs.to(torch.float64).cumsum(dim=-1), remaining)
+    # Rounding can leave `remaining` just above the block's own float64 sum: take the block's
+    # last token with mass then (the block has some: its sum reached the target).
+    last_positive = CDF_BLOCK - 1 - (block_probs.flip(-1) > 0).to(torch.int8).argmax(dim=-1,
+                                                                                      keepdim=True)
+    inner = torch.where(inner >= CDF_BLOCK, last_positive, inner)
+    tokens = (block * CDF_BLOCK + inner).clamp_(max=vocab - 1).squeeze(1)
+    return tokens, totals.squeeze(1)
