@@ -1,6 +1,9 @@
 # Type stubs for the native module genai_rt._core (csrc/bindings/module.cpp). Keep in step.
 from types import ModuleType
 
+import numpy as np
+import numpy.typing as npt
+
 built_with_cuda: bool
 cuda: ModuleType  # present only when built_with_cuda
 
@@ -8,8 +11,6 @@ def version() -> str: ...
 def cuda_device_count() -> int: ...
 
 # --- KV cache (csrc/kv; engine branch) ---
-import numpy as np
-import numpy.typing as npt
 
 ROOT_BLOCK_HASH: int
 

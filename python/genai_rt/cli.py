@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from genai_rt.cli_flags import add_dataclass_flags, given
+
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from genai_rt.info import collect, format_info
@@ -35,13 +37,54 @@ def _add_model_args(parser: argparse.ArgumentParser) -> None:
     init.add_argument("--corpus", default=None, help="tokenizer training text (*.md files)")
 
 
+def _add_generate_args(parser: argparse.ArgumentParser) -> None:
+    from genai_rt.config import SECTIONS
+    from genai_rt.sampling.params import SamplingParams
+
+    parser.add_argument("prompts", nargs="+", help="prompt texts")
+    parser.add_argument("--model", dest="path", required=True, help="checkpoint directory")
+    parser.add_argument("--json-schema", default=None, help="constrain outputs to this schema "
+                        "(a JSON file path or inline JSON)")
+    engine_flags = [name for _, cls in SECTIONS
+                    for name in add_dataclass_flags(parser, cls, skip=("path",))]
+    sampling_flags = add_dataclass_flags(parser, SamplingParams)
+    parser.set_defaults(engine_flags=engine_flags, sampling_flags=sampling_flags)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from genai_rt.engine import LLM
+    from genai_rt.sampling.params import SamplingParams
+
+    sampling = given(args, args.sampling_flags)
+    if args.json_schema is not None:
+        source = Path(args.json_schema)
+        text = source.read_text() if source.is_file() else args.json_schema
+        sampling["grammar"] = {"json_schema": json.loads(text)}
+    llm = LLM(args.path, **given(args, args.engine_flags))
+    for out in llm.generate(args.prompts, SamplingParams(**sampling)):
+        for completion in out.outputs:
+            print(f"--- {out.request_id}[{completion.index}] "
+                  f"({len(completion.token_ids)} tokens, {completion.finish_reason})")
+            print(out.prompt or "", end="")
+            print(completion.text)
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "info": ("show version, build flags, devices, Triton mode and optional backends", _cmd_info),
     "demo": ("run the end-to-end path that exists today and print what it did", _cmd_demo),
     "model": ("model utilities: `model init DIR` writes the default checkpoint", _cmd_model),
+    "generate": ("generate text for prompts with a checkpoint (engine + sampling flags)",
+                 _cmd_generate),
 }
 # Subcommands that take arguments: name -> function adding them to the subparser.
-ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {"model": _add_model_args}
+ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "model": _add_model_args,
+    "generate": _add_generate_args,
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

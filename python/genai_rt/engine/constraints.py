@@ -49,7 +49,8 @@ class GrammarCompiler:
         if self._vocab is None:
             from genai_rt.sampling.vocabulary import Vocabulary
 
-            self._vocab = Vocabulary.from_tokenizer(self.tokenizer)
+            backend = getattr(self.tokenizer, "backend", self.tokenizer)
+            self._vocab = Vocabulary.from_tokenizer(backend)
         kind, value = next(iter(spec.items()))
         build = {
             "json_schema": grammar.Grammar.from_json_schema,

@@ -131,7 +131,7 @@ class EngineCore:
             if self.tokenizer is None:
                 raise ValueError("text prompt given but the model has no tokenizer.json; "
                                  "pass prompt_token_ids")
-            return prompt, list(self.tokenizer.encode(prompt).ids)
+            return prompt, list(self.tokenizer.encode(prompt))
         ids = [int(t) for t in prompt]
         bad = [t for t in ids if not 0 <= t < self.vocab_size]
         if bad:

@@ -35,15 +35,14 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_tokenizer(model_dir: str | Path) -> Any:
-    """The checkpoint's ``tokenizers.Tokenizer`` (tokenizer.json), or None when it has none."""
-    path = Path(model_dir) / "tokenizer.json"
-    if not path.is_file():
+    """The checkpoint's ``genai_rt.model.Tokenizer``, or None when it has no tokenizer.json."""
+    if not (Path(model_dir) / "tokenizer.json").is_file():
         logger.warning("%s has no tokenizer.json: prompts must be token ids, no text output",
                        model_dir)
         return None
-    from tokenizers import Tokenizer
+    from genai_rt.model.tokenizer import Tokenizer
 
-    return Tokenizer.from_file(str(path))
+    return Tokenizer(model_dir)
 
 
 def load_engine_parts(
