@@ -25,8 +25,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from genai_rt import _core
-
 # Token texts that mark the end of a sequence in the tokenizers this project loads; used only
 # when neither tokenizer_config.json nor generation_config.json names the EOS.
 _EOS_LIKE_TOKENS = frozenset({
@@ -291,6 +289,8 @@ class Vocabulary:
     def native(self) -> Any:
         """The ``_core.Vocabulary`` the grammar engine compiles against (built once, cached)."""
         if self._native is None:
+            from genai_rt import _core  # here, so this file also loads without the built core
+
             native_cls = getattr(_core, "Vocabulary", None)
             if native_cls is None:
                 raise RuntimeError("genai_rt._core has no grammar engine (no _core.Vocabulary); "
