@@ -183,8 +183,15 @@ class GenaiRtEngine:
         return bool(matcher.accept_token(token))
 
     def memory_bytes(self, compiled: Any) -> int | None:
-        method = getattr(compiled, "memory_bytes", None)
-        return int(method()) if callable(method) else None
+        # The core's CompiledGrammar.memory_bytes counts its tables and the mask cache as filled
+        # so far (the benchmark asks after one full replay); a method or property, on the
+        # wrapper or on its native handle.
+        for holder in (compiled, getattr(compiled, "_handle", None),
+                       getattr(compiled, "_native", None)):
+            value = getattr(holder, "memory_bytes", None)
+            if value is not None:
+                return int(value() if callable(value) else value)
+        return None
 
 
 ENGINE_CLASSES = {"genai_rt": GenaiRtEngine, "xgrammar": XGrammarEngine,
