@@ -18,13 +18,13 @@ import random
 import re
 from typing import Any
 
+import genai_rt.sampling as sampling
 import numpy as np
 import pytest
+from genai_rt.sampling import Vocabulary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import genai_rt.sampling as sampling
-from genai_rt.sampling import Vocabulary
 from tests.sampling.real_tokenizers import MissingTokenizerData, tokenizer_json_path
 from tests.sampling.strategies import (
     json_schemas,
