@@ -1,5 +1,22 @@
-"""Sampling: token-bitmask application today; grammars, SamplingParams and the Sampler next."""
+"""Sampling: token-bitmask application and grammar-constrained decoding."""
 
 from genai_rt.sampling.bitmask import BITMASK_BACKENDS, apply_token_bitmask
+from genai_rt.sampling.grammar import (
+    Grammar,
+    GrammarError,
+    GrammarLimits,
+    GrammarMatcher,
+    SchemaError,
+    fill_next_token_bitmask_batch,
+)
 
-__all__ = ["BITMASK_BACKENDS", "apply_token_bitmask"]
+__all__ = [
+    "BITMASK_BACKENDS",
+    "Grammar",
+    "GrammarError",
+    "GrammarLimits",
+    "GrammarMatcher",
+    "SchemaError",
+    "apply_token_bitmask",
+    "fill_next_token_bitmask_batch",
+]
