@@ -131,7 +131,8 @@ class RegexParser {
       return p > start;
     };
     int64_t a = 0, b = -1;
-    if (!number(&a)) return false;
+    bool has_min = number(&a);  // Python reads {,n} as {0,n} and {,} as {0,}
+    if (!has_min && !(p < cps_.size() && cps_[p] == ',')) return false;
     if (p < cps_.size() && cps_[p] == ',') {
       ++p;
       if (!number(&b)) b = -1;

@@ -554,7 +554,8 @@ def _raise(error: Exception) -> str:
 def _search_regex(pattern: str) -> str:
     """JSON Schema patterns are unanchored: add ``[\\s\\S]*`` where ^ / $ are missing."""
     start = pattern.startswith("^")
-    end = pattern.endswith("$") and not pattern.endswith("\\$")
+    body = pattern[:-1]
+    end = pattern.endswith("$") and (len(body) - len(body.rstrip("\\"))) % 2 == 0
     core = pattern[1 if start else 0 : len(pattern) - 1 if end else len(pattern)]
     any_text = r"[\s\S]*"
     return ("" if start else any_text) + "(?:" + core + ")" + ("" if end else any_text)
