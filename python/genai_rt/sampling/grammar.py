@@ -342,9 +342,20 @@ class GrammarMatcher:
         """True if the text so far is a complete sentence (EOS would be allowed)."""
         return bool(self._handle.is_accepting())
 
+    def jump_forward_bytes(self) -> bytes:
+        """The bytes every valid continuation starts with (b'' if there is a choice)."""
+        return bytes(self._handle.jump_forward_bytes())
+
     def jump_forward_text(self) -> str:
-        """The text every valid continuation starts with ('' if there is a choice)."""
-        return bytes(self._handle.jump_forward_bytes()).decode("utf-8")
+        """The text every valid continuation starts with ('' if there is a choice).
+
+        Whole characters only: inside a multi-byte character (a token ended mid-character)
+        the forced bytes are not text, so this returns '' (see :meth:`jump_forward_bytes`).
+        """
+        data = self.jump_forward_bytes()
+        if data and data[0] & 0xC0 == 0x80:
+            return ""
+        return data.decode("utf-8")
 
     def reset(self) -> None:
         """Back to the start of the grammar."""

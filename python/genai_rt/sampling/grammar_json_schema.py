@@ -104,6 +104,7 @@ class JsonSchemaConverter:
         self.lenient = lenient
         self.rules: dict[str, str] = {}
         self._ref_rules: dict[str, str] = {}
+        self._name_counts: dict[str, int] = {}
         self._need_chars = False
         self._need_any = False
 
@@ -123,9 +124,11 @@ class JsonSchemaConverter:
 
     def _new_rule(self, hint: str, body: str) -> str:
         base = rule_name(hint)
-        name, i = base, 1
+        name, i = base, self._name_counts.get(base, 0)
         while name in self.rules or name in _RESERVED_RULES:
-            name, i = f"{base}_{i}", i + 1
+            i += 1
+            name = f"{base}_{i}"
+        self._name_counts[base] = i  # next search starts here: O(1) per rule, not O(rules)
         self.rules[name] = body
         return name
 
