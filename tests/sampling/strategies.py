@@ -41,7 +41,7 @@ def _unique(values: list[Any]) -> list[Any]:
 
 
 @st.composite
-def _leaf_schema(draw: st.DrawFn, bounded: bool) -> dict[str, Any]:
+def _leaf_schema(draw: st.DrawFn, bounded: bool, formats: tuple[str, ...]) -> dict[str, Any]:
     kinds = ["integer", "string", "format", "boolean", "null", "enum", "const", "nullable"]
     if not bounded:
         kinds += ["number", "free_string"]
@@ -61,8 +61,10 @@ def _leaf_schema(draw: st.DrawFn, bounded: bool) -> dict[str, Any]:
         return {"type": "string"}
     if kind == "format":
         # email's local part and domain are unbounded: only in the unbounded mode.
-        formats = [f for f in FORMATS if f != "email"] if bounded else FORMATS
-        return {"type": "string", "format": draw(st.sampled_from(formats))}
+        allowed = [f for f in formats if f != "email" or not bounded]
+        if not allowed:
+            return {"type": "boolean"}
+        return {"type": "string", "format": draw(st.sampled_from(allowed))}
     if kind == "enum":
         return {"enum": _unique(draw(st.lists(SCALARS, min_size=1, max_size=4)))}
     if kind == "const":
@@ -95,9 +97,11 @@ def _compound(children: st.SearchStrategy[dict[str, Any]],
 
 
 @st.composite
-def json_schemas(draw: st.DrawFn, bounded: bool = True) -> dict[str, Any]:
+def json_schemas(draw: st.DrawFn, bounded: bool = True,
+                 formats: tuple[str, ...] = tuple(FORMATS)) -> dict[str, Any]:
     """A schema from the supported subset; the root is an object, sometimes with $defs/$ref."""
-    node = st.recursive(_leaf_schema(bounded), lambda c: _compound(c, bounded), max_leaves=6)
+    node = st.recursive(_leaf_schema(bounded, formats), lambda c: _compound(c, bounded),
+                        max_leaves=6)
     root = draw(_compound(node, bounded).filter(lambda s: s.get("type") == "object")
                 | st.builds(lambda p: {"type": "object", "properties": {"v": p},
                                        "required": ["v"], "additionalProperties": False}, node))
