@@ -1,9 +1,10 @@
-"""One adapter per grammar engine (genai_rt, xgrammar, llguidance) behind the same five calls.
+"""One adapter per grammar engine (genai_rt, xgrammar, llguidance) behind the same six calls.
 
 Each adapter is built once per vocabulary (its tokenizer set-up is timed apart from compiles) and
-then: ``compile(workload)``, ``matcher(compiled)``, ``fill(matcher, bitmask)`` (the only call
-timed per step), ``accept(matcher, token) -> bool``, ``memory_bytes(compiled)`` (None when the
-engine has no API for it: the benchmark then measures the RSS delta).
+then: ``clear_caches()``, ``compile(workload)``, ``matcher(compiled)``,
+``fill(matcher, bitmask)`` (the only call timed per step), ``accept(matcher, token) -> bool``,
+``memory_bytes(compiled)`` (None when the engine has no API for it: the benchmark then measures
+the RSS delta).
 Bitmasks are int32 torch tensors [1, ceil(V/32)] in all three (bit i of word w = token 32w+i).
 """
 
@@ -79,6 +80,9 @@ class XGrammarEngine:
         assert '", "' not in fixed, "xgrammar's any-JSON grammar changed; update this fix"
         return fixed
 
+    def clear_caches(self) -> None:
+        """Nothing to clear: the compiler was made with cache_enabled=False."""
+
     def matcher(self, compiled: Any) -> Any:
         return self.xgr.GrammarMatcher(compiled)
 
@@ -132,6 +136,9 @@ class LLGuidanceEngine:
             raise ValueError(f"llguidance rejects {w.name}: {error}")
         return grammar
 
+    def clear_caches(self) -> None:
+        """Nothing to clear: each matcher() parses the grammar text afresh."""
+
     def matcher(self, compiled: Any) -> Any:
         # llguidance builds its parser and lexer here, from the grammar text: this is its compile
         # step, so the benchmark times compile() + the first matcher() as llguidance's compile.
@@ -172,6 +179,13 @@ class GenaiRtEngine:
         if w.kind == "regex":
             return g.from_regex(w.grammar, self.vocab)
         return g.from_ebnf(w.grammar, self.vocab, root="root")
+
+    def clear_caches(self) -> None:
+        # Grammar.from_* returns a cached Grammar for a source seen before; a cold run compiles.
+        from genai_rt.sampling import grammar as grammar_module
+
+        with grammar_module._cache_lock:
+            grammar_module._cache.clear()
 
     def matcher(self, compiled: Any) -> Any:
         return self.matcher_cls(compiled)
