@@ -190,3 +190,18 @@ def test_native_is_cached_or_names_the_missing_engine() -> None:
             vocab.native()
     else:
         assert vocab.native() is vocab.native()
+
+
+@pytest.mark.parametrize("decoder", ["byte_level", "metaspace"])
+def test_token_containing_the_join_separator(decoder: str) -> None:
+    """A token holding U+FFFE (the joined-decoding separator) takes the token-by-token path."""
+    vocab = {"a": 0, "\u0120b": 1, "\u2581c": 2, "x\ufffey": 3, "</s>": 4}
+    bpe = tokenizers.Tokenizer(tokenizers.models.BPE(vocab, []))
+    bpe.add_special_tokens(["</s>"])
+    bpe.decoder = (tokenizers.decoders.ByteLevel() if decoder == "byte_level"
+                   else tokenizers.decoders.Metaspace())
+    got = Vocabulary.from_tokenizer(bpe)
+    b_space = b" b" if decoder == "byte_level" else "\u0120b".encode()
+    c_space = " c".encode() if decoder == "metaspace" else "\u2581c".encode()
+    assert got.token_bytes == [b"a", b_space, c_space, "x\ufffey".encode(), b"</s>"]
+    assert got.eos_token_ids == [4] and got.special_token_ids == [4]

@@ -56,11 +56,25 @@ def _byte_level_decode_table() -> dict[int, int]:
     return table
 
 
+_SEPARATOR = "\ufffe"  # a noncharacter: outside the byte-level alphabet and every real vocab
+
+
+def _join_tokens(texts: list[str]) -> str | None:
+    """All texts joined by _SEPARATOR, or None if some text contains it (then go token by token).
+
+    One str.translate/replace over the joined vocabulary instead of 150k calls: 4x faster
+    (measured on Qwen2.5).
+    """
+    joined = _SEPARATOR.join(texts)
+    return joined if joined.count(_SEPARATOR) == len(texts) - 1 else None
+
+
 def _byte_level_bytes(texts: list[str]) -> list[bytes]:
-    # One translate over the joined vocabulary instead of 150k calls: 4x faster (measured on
-    # Qwen2.5). U+FFFE is outside the byte-level alphabet and the table, so it survives as a
-    # separator and no token contains it.
-    translated = "\ufffe".join(texts).translate(_byte_level_decode_table()).split("\ufffe")
+    table = _byte_level_decode_table()
+    joined = _join_tokens(texts)
+    # U+FFFE is not in the table, so it survives translate as the separator.
+    translated = (joined.translate(table).split(_SEPARATOR) if joined is not None
+                  else [t.translate(table) for t in texts])
     out: list[bytes] = []
     for decoded, text in zip(translated, texts, strict=True):
         try:
@@ -70,12 +84,18 @@ def _byte_level_bytes(texts: list[str]) -> list[bytes]:
     return out
 
 
-def _sentencepiece_bytes(token: str, byte_fallback: bool) -> bytes:
-    if byte_fallback and len(token) == 6:
-        match = _BYTE_FALLBACK_TOKEN.fullmatch(token)
-        if match:
-            return bytes([int(match.group(1), 16)])
-    return token.replace(_METASPACE, " ").encode("utf-8")
+def _sentencepiece_bytes(texts: list[str], byte_fallback: bool) -> list[bytes]:
+    joined = _join_tokens(texts)
+    spaced = (joined.replace(_METASPACE, " ").split(_SEPARATOR) if joined is not None
+              else [t.replace(_METASPACE, " ") for t in texts])
+    out = [t.encode("utf-8") for t in spaced]
+    if byte_fallback:
+        for i, text in enumerate(texts):
+            if text.startswith("<0x"):
+                match = _BYTE_FALLBACK_TOKEN.fullmatch(text)
+                if match:
+                    out[i] = bytes([int(match.group(1), 16)])
+    return out
 
 
 def _decoder_steps(decoder: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -272,8 +292,7 @@ class Vocabulary:
         if decoding == "byte_level":
             token_bytes = _byte_level_bytes(filled)
         else:
-            fallback = decoding == "sentencepiece_bytes"
-            token_bytes = [_sentencepiece_bytes(t, fallback) for t in filled]
+            token_bytes = _sentencepiece_bytes(filled, decoding == "sentencepiece_bytes")
         special.update(tok["id"] for tok in added if tok.get("special"))
         eos = _eos_ids_from_configs(directory, token_to_id) if directory is not None else []
         if not eos:
