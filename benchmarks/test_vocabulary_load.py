@@ -16,6 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from genai_rt.sampling import Vocabulary  # noqa: E402
+
 from tests.sampling.real_tokenizers import (  # noqa: E402
     MissingTokenizerData,
     cl100k_token_bytes,

@@ -202,6 +202,6 @@ def test_token_containing_the_join_separator(decoder: str) -> None:
                    else tokenizers.decoders.Metaspace())
     got = Vocabulary.from_tokenizer(bpe)
     b_space = b" b" if decoder == "byte_level" else "\u0120b".encode()
-    c_space = " c".encode() if decoder == "metaspace" else "\u2581c".encode()
+    c_space = b" c" if decoder == "metaspace" else "\u2581c".encode()
     assert got.token_bytes == [b"a", b_space, c_space, "x\ufffey".encode(), b"</s>"]
     assert got.eos_token_ids == [4] and got.special_token_ids == [4]
