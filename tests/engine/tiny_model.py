@@ -18,14 +18,25 @@ VOCAB = len(CHARS) + 1  # 97 characters + EOS
 EOS_ID = len(CHARS)
 
 
-def build_tokenizer():  # type: ignore[no-untyped-def]
-    from tokenizers import Tokenizer, decoders, models
+def _byte_level_char(c: str) -> str:
+    """GPT-2's byte-to-unicode map for one ASCII character (printables map to themselves)."""
+    b = ord(c)
+    if 33 <= b <= 126:
+        return c
+    return chr(256 + [i for i in range(256) if not 33 <= i <= 126 and not 161 <= i <= 172
+                      and not 174 <= i <= 255].index(b))
 
-    vocab = {c: i for i, c in enumerate(CHARS)}
+
+def build_tokenizer():  # type: ignore[no-untyped-def]
+    """One token per character; byte-level (GPT-2 style) so the grammar's Vocabulary reads it."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    vocab = {_byte_level_char(c): i for i, c in enumerate(CHARS)}
     vocab[EOS] = EOS_ID
     tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=None))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
     tok.add_special_tokens([EOS])
-    tok.decoder = decoders.Fuse()
     return tok
 
 

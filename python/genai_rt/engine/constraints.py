@@ -50,7 +50,7 @@ class GrammarCompiler:
             from genai_rt.sampling.vocabulary import Vocabulary
 
             backend = getattr(self.tokenizer, "backend", self.tokenizer)
-            self._vocab = Vocabulary.from_tokenizer(backend)
+            self._vocab = Vocabulary.from_tokenizer(backend, vocab_size=self.vocab_size)
         kind, value = next(iter(spec.items()))
         build = {
             "json_schema": grammar.Grammar.from_json_schema,
@@ -69,6 +69,10 @@ def new_matcher(compiled: Any) -> Any:
     return _grammar_module().GrammarMatcher(compiled)
 
 
-def fill_masks(matchers: list[Any], bitmask: torch.Tensor) -> None:
-    """Fill row i of ``bitmask`` (int32 [M, ceil(V/32)]) with matcher i's allowed next tokens."""
-    _grammar_module().fill_next_token_bitmask_batch(matchers, bitmask)
+def fill_masks(matchers: list[Any], bitmask: torch.Tensor, num_threads: int) -> None:
+    """Fill row i of ``bitmask`` (int32 [M, ceil(V/32)]) with matcher i's allowed next tokens.
+
+    ``num_threads`` 0 uses every core (GPU runs); on CPU the forward needs the cores, so the
+    runner passes 1 and the fill overlaps the forward instead of competing with it.
+    """
+    _grammar_module().fill_next_token_bitmask_batch(matchers, bitmask, num_threads=num_threads)

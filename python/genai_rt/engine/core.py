@@ -227,7 +227,8 @@ class EngineCore:
         matchers = [seqs[i].owner.matcher for i in rows]
         from genai_rt.engine.constraints import fill_masks
 
-        return rows, lambda bitmask: fill_masks(matchers, bitmask)
+        threads = 1 if self.runner.device.type == "cpu" else 0
+        return rows, lambda bitmask: fill_masks(matchers, bitmask, threads)
 
     def _output(self, req: RequestState) -> RequestOutput:
         completions: list[CompletionOutput] = [seq.owner.snapshot(seq) for seq in req.seqs]

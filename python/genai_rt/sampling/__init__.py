@@ -1,17 +1,36 @@
-"""Sampling: token-bitmask application today; grammars, SamplingParams and the Sampler next."""
+"""Sampling: token-bitmask application and grammar-constrained decoding."""
 
 from genai_rt.sampling.bitmask import BITMASK_BACKENDS, apply_token_bitmask
 
 # --- sampler issue: params, Sampler, detokenizer, stop strings ---
 from genai_rt.sampling.detokenizer import IncrementalDetokenizer
+from genai_rt.sampling.grammar import (
+    Grammar,
+    GrammarError,
+    GrammarLimits,
+    GrammarMatcher,
+    SchemaError,
+    fill_next_token_bitmask_batch,
+)
 from genai_rt.sampling.outputs import SamplerOutput, SamplingError
 from genai_rt.sampling.params import SamplingParams, SamplingRow, SamplingType, make_generator
 from genai_rt.sampling.sampler import Sampler
 from genai_rt.sampling.stop import StopChecker
+from genai_rt.sampling.vocabulary import Vocabulary
 
 # --- end sampler issue ---
 
-__all__ = ["BITMASK_BACKENDS", "apply_token_bitmask"]
+__all__ = [
+    "BITMASK_BACKENDS",
+    "Grammar",
+    "GrammarError",
+    "GrammarLimits",
+    "GrammarMatcher",
+    "SchemaError",
+    "Vocabulary",
+    "apply_token_bitmask",
+    "fill_next_token_bitmask_batch",
+]
 # --- sampler issue ---
 __all__ += [
     "IncrementalDetokenizer", "Sampler", "SamplerOutput", "SamplingError", "SamplingParams",

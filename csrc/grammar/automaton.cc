@@ -1,0 +1,393 @@
+#include "genai_rt/grammar/automaton.h"
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+namespace genai_rt::grammar {
+
+namespace {
+
+struct VectorHash {
+  size_t operator()(const std::vector<int32_t>& v) const {
+    uint64_t h = 1469598103934665603ull;
+    for (int32_t x : v) h = (h ^ static_cast<uint32_t>(x)) * 1099511628211ull;
+    return static_cast<size_t>(h);
+  }
+};
+
+struct ByteEdge {
+  uint8_t lo, hi;
+  int32_t to;
+};
+
+struct NfaState {
+  std::vector<int32_t> eps;
+  std::vector<ByteEdge> bytes;
+  std::vector<CallEdge> calls;
+};
+
+}  // namespace
+
+class AutomatonBuilder {
+ public:
+  AutomatonBuilder(const Grammar& g, const CompileLimits& limits)
+      : g_(g), limits_(limits), start_(std::chrono::steady_clock::now()) {}
+
+  std::shared_ptr<const Automaton> Build() {
+    g_.Validate();
+    auto a = std::make_shared<Automaton>();
+    a_ = a.get();
+    size_t num_rules = g_.rules().size();
+    std::vector<int32_t> nfa_start(num_rules), nfa_end(num_rules);
+    for (size_t r = 0; r < num_rules; ++r) {
+      nfa_start[r] = NewNfaState();
+      nfa_end[r] = BuildExpr(g_.rules()[r].body, nfa_start[r]);
+    }
+    ComputeByteClasses();
+    Determinize(nfa_start, nfa_end);
+    Prune();
+    CheckLeftRecursion();
+    a_->root_ = g_.root();
+    return a;
+  }
+
+ private:
+  void CheckTime(const char* phase) {
+    double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_)
+                    .count();
+    if (ms > limits_.max_compile_ms) {
+      throw GrammarError(std::string("grammar compile exceeded max_compile_ms=") +
+                         std::to_string(static_cast<int64_t>(limits_.max_compile_ms)) +
+                         " during " + phase);
+    }
+  }
+
+  int32_t NewNfaState() {
+    if (static_cast<int64_t>(nfa_.size()) >= limits_.max_nfa_states) {
+      throw GrammarError("grammar too large: more than max_nfa_states=" +
+                         std::to_string(limits_.max_nfa_states) +
+                         " automaton states (large bounded repetitions expand here)");
+    }
+    if ((nfa_.size() & 4095) == 0) CheckTime("automaton construction");
+    nfa_.emplace_back();
+    return static_cast<int32_t>(nfa_.size() - 1);
+  }
+
+  // Thompson construction from `in`; returns the fragment's exit state. Fragments only add
+  // edges out of `in` and into fresh states, so siblings built from one `in` cannot interact.
+  int32_t BuildExpr(int32_t id, int32_t in) {
+    const Expr& e = g_.exprs()[id];
+    switch (e.kind) {
+      case ExprKind::kEmpty:
+        return in;
+      case ExprKind::kBytes: {
+        int32_t out = NewNfaState();
+        for (auto [lo, hi] : e.ranges) nfa_[in].bytes.push_back({lo, hi, out});
+        return out;
+      }
+      case ExprKind::kSeq: {
+        int32_t cur = in;
+        for (int32_t c : e.children) cur = BuildExpr(c, cur);
+        return cur;
+      }
+      case ExprKind::kAlt: {
+        int32_t out = NewNfaState();
+        for (int32_t c : e.children) {
+          int32_t o = BuildExpr(c, in);
+          nfa_[o].eps.push_back(out);
+        }
+        return out;
+      }
+      case ExprKind::kRepeat: {
+        int32_t cur = in;
+        for (int32_t i = 0; i < e.min_repeat; ++i) cur = BuildExpr(e.children[0], cur);
+        if (e.max_repeat < 0) {
+          int32_t loop = NewNfaState();
+          nfa_[cur].eps.push_back(loop);
+          int32_t o = BuildExpr(e.children[0], loop);
+          nfa_[o].eps.push_back(loop);
+          return loop;
+        }
+        for (int32_t i = e.min_repeat; i < e.max_repeat; ++i) {
+          int32_t skip = NewNfaState();
+          int32_t o = BuildExpr(e.children[0], cur);
+          nfa_[cur].eps.push_back(skip);
+          nfa_[o].eps.push_back(skip);
+          cur = skip;
+        }
+        return cur;
+      }
+      case ExprKind::kRuleRef: {
+        int32_t out = NewNfaState();
+        nfa_[in].calls.push_back({e.rule, out});
+        return out;
+      }
+    }
+    return in;
+  }
+
+  // Bytes are equivalent when every edge range treats them alike; refine one range at a time.
+  void ComputeByteClasses() {
+    std::vector<std::pair<uint8_t, uint8_t>> ranges;
+    for (const NfaState& s : nfa_) {
+      for (const ByteEdge& b : s.bytes) ranges.emplace_back(b.lo, b.hi);
+    }
+    std::sort(ranges.begin(), ranges.end());
+    ranges.erase(std::unique(ranges.begin(), ranges.end()), ranges.end());
+    int32_t cls[256] = {};
+    int32_t num = 1;
+    for (auto [lo, hi] : ranges) {
+      std::vector<int32_t> renumber(2 * num, -1);
+      int32_t next = 0;
+      for (int b = 0; b < 256; ++b) {
+        int32_t key = cls[b] * 2 + (b >= lo && b <= hi);
+        if (renumber[key] < 0) renumber[key] = next++;
+        cls[b] = renumber[key];
+      }
+      num = next;
+    }
+    for (int b = 0; b < 256; ++b) a_->byte_class_[b] = static_cast<uint8_t>(cls[b]);
+    a_->num_classes_ = num;
+    for (auto [lo, hi] : ranges) {
+      std::vector<int32_t>& list = classes_of_range_[{lo, hi}];
+      for (int b = lo; b <= hi; ++b) {
+        if (std::find(list.begin(), list.end(), cls[b]) == list.end()) list.push_back(cls[b]);
+      }
+    }
+  }
+
+  std::vector<int32_t> EpsClosure(std::vector<int32_t> set) {
+    std::vector<int32_t> stack = set;
+    for (int32_t s : set) mark_[s] = stamp_;
+    while (!stack.empty()) {
+      int32_t s = stack.back();
+      stack.pop_back();
+      for (int32_t t : nfa_[s].eps) {
+        if (mark_[t] != stamp_) {
+          mark_[t] = stamp_;
+          set.push_back(t);
+          stack.push_back(t);
+        }
+      }
+    }
+    ++stamp_;
+    std::sort(set.begin(), set.end());
+    set.erase(std::unique(set.begin(), set.end()), set.end());
+    return set;
+  }
+
+  int32_t DfaState(std::vector<int32_t> nfa_set, int32_t rule) {
+    std::vector<int32_t> closed = EpsClosure(std::move(nfa_set));
+    auto it = dfa_ids_.find(closed);
+    if (it != dfa_ids_.end()) return it->second;
+    int32_t id = static_cast<int32_t>(a_->states_.size());
+    if (id >= limits_.max_dfa_states) {
+      throw GrammarError("grammar too large: more than max_dfa_states=" +
+                         std::to_string(limits_.max_dfa_states) + " automaton states");
+    }
+    size_t table_bytes = (static_cast<size_t>(id) + 1) * a_->num_classes_ * sizeof(int32_t);
+    if (static_cast<int64_t>(table_bytes) > limits_.max_table_bytes) {
+      throw GrammarError("grammar too large: transition tables exceed max_table_bytes=" +
+                         std::to_string(limits_.max_table_bytes));
+    }
+    if ((id & 1023) == 0) CheckTime("determinization");
+    AutomatonState st;
+    st.rule = rule;
+    a_->states_.push_back(st);
+    a_->table_.resize(a_->states_.size() * a_->num_classes_, -1);
+    dfa_sets_.push_back(closed);
+    dfa_ids_.emplace(std::move(closed), id);
+    pending_.push_back(id);
+    return id;
+  }
+
+  void Determinize(const std::vector<int32_t>& nfa_start, const std::vector<int32_t>& nfa_end) {
+    mark_.assign(nfa_.size(), -1);
+    std::vector<int32_t> rule_end_of(nfa_.size(), -1);
+    size_t num_rules = nfa_start.size();
+    a_->rule_start_.resize(num_rules);
+    std::vector<int32_t> call_begin, call_end;
+    for (size_t r = 0; r < num_rules; ++r) {
+      a_->rule_start_[r] = DfaState({nfa_start[r]}, static_cast<int32_t>(r));
+      // A rule's DFA states are explored before the next rule starts, so rule ids stay local.
+      while (!pending_.empty()) {
+        int32_t d = pending_.back();
+        pending_.pop_back();
+        std::vector<int32_t> set = dfa_sets_[d];
+        std::vector<std::vector<int32_t>> by_class(a_->num_classes_);
+        std::map<int32_t, std::vector<int32_t>> by_rule;
+        bool final = false;
+        for (int32_t s : set) {
+          if (s == nfa_end[r]) final = true;
+          for (const ByteEdge& b : nfa_[s].bytes) {
+            for (int32_t c : classes_of_range_[{b.lo, b.hi}]) by_class[c].push_back(b.to);
+          }
+          for (const CallEdge& c : nfa_[s].calls) by_rule[c.rule].push_back(c.ret);
+        }
+        a_->states_[d].final = final;
+        for (int32_t c = 0; c < a_->num_classes_; ++c) {
+          if (by_class[c].empty()) continue;
+          std::sort(by_class[c].begin(), by_class[c].end());
+          by_class[c].erase(std::unique(by_class[c].begin(), by_class[c].end()), by_class[c].end());
+          int32_t t = DfaState(std::move(by_class[c]), static_cast<int32_t>(r));
+          a_->table_[static_cast<size_t>(d) * a_->num_classes_ + c] = t;
+        }
+        std::vector<CallEdge> calls;
+        for (auto& [callee, rets] : by_rule) {
+          calls.push_back({callee, DfaState(std::move(rets), static_cast<int32_t>(r))});
+        }
+        raw_calls_.resize(a_->states_.size());
+        raw_calls_[d] = std::move(calls);
+      }
+    }
+    raw_calls_.resize(a_->states_.size());
+  }
+
+  // Keeps only states from which the rule can still end (through productive callees).
+  void Prune() {
+    size_t n = a_->states_.size();
+    int32_t nc = a_->num_classes_;
+    std::vector<std::vector<int32_t>> byte_preds(n);
+    std::vector<std::vector<std::pair<int32_t, int32_t>>> ret_preds(n);  // (caller, callee)
+    std::vector<std::vector<std::pair<int32_t, int32_t>>> call_sites(a_->rule_start_.size());
+    for (size_t d = 0; d < n; ++d) {
+      for (int32_t c = 0; c < nc; ++c) {
+        int32_t t = a_->table_[d * nc + c];
+        if (t >= 0) byte_preds[t].push_back(static_cast<int32_t>(d));
+      }
+      for (const CallEdge& e : raw_calls_[d]) {
+        ret_preds[e.ret].push_back({static_cast<int32_t>(d), e.rule});
+        call_sites[e.rule].push_back({static_cast<int32_t>(d), e.ret});
+      }
+    }
+    std::vector<char> live(n, 0), productive(a_->rule_start_.size(), 0);
+    std::vector<int32_t> work;
+    auto mark = [&](int32_t d) {
+      if (!live[d]) {
+        live[d] = 1;
+        work.push_back(d);
+      }
+    };
+    for (size_t d = 0; d < n; ++d) {
+      if (a_->states_[d].final) mark(static_cast<int32_t>(d));
+    }
+    while (!work.empty()) {
+      int32_t t = work.back();
+      work.pop_back();
+      for (int32_t p : byte_preds[t]) mark(p);
+      for (auto [p, callee] : ret_preds[t]) {
+        if (productive[callee]) mark(p);
+      }
+      int32_t rule = a_->states_[t].rule;
+      if (a_->rule_start_[rule] == t && !productive[rule]) {
+        productive[rule] = 1;
+        for (auto [p, ret] : call_sites[rule]) {
+          if (live[ret]) mark(p);
+        }
+      }
+    }
+    if (!productive[g_.root()]) {
+      throw GrammarError("grammar matches no string: rule '" + g_.rules()[g_.root()].name +
+                         "' can never complete");
+    }
+    for (size_t d = 0; d < n; ++d) {
+      bool has_bytes = false;
+      for (int32_t c = 0; c < nc; ++c) {
+        int32_t& t = a_->table_[d * nc + c];
+        if (t >= 0 && !live[t]) t = -1;
+        has_bytes |= t >= 0;
+      }
+      AutomatonState& st = a_->states_[d];
+      st.has_bytes = has_bytes;
+      st.calls_begin = static_cast<int32_t>(a_->calls_.size());
+      for (const CallEdge& e : raw_calls_[d]) {
+        if (productive[e.rule] && live[e.ret]) a_->calls_.push_back(e);
+      }
+      st.calls_end = static_cast<int32_t>(a_->calls_.size());
+    }
+  }
+
+  // Left recursion would make the matcher's closure push forever; reject it with the rule name.
+  void CheckLeftRecursion() {
+    size_t num_rules = a_->rule_start_.size();
+    std::vector<char> nullable(num_rules, 0);
+    // States reachable from `start` through calls to nullable rules only; reports callees.
+    auto explore = [&](int32_t start, std::vector<int32_t>* callees) {
+      std::vector<int32_t> stack{start}, seen{start};
+      bool reaches_final = false;
+      while (!stack.empty()) {
+        int32_t s = stack.back();
+        stack.pop_back();
+        reaches_final |= a_->states_[s].final;
+        for (const CallEdge* e = a_->calls_begin(s); e != a_->calls_end(s); ++e) {
+          if (callees) callees->push_back(e->rule);
+          if (nullable[e->rule] && std::find(seen.begin(), seen.end(), e->ret) == seen.end()) {
+            seen.push_back(e->ret);
+            stack.push_back(e->ret);
+          }
+        }
+      }
+      return reaches_final;
+    };
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (size_t r = 0; r < num_rules; ++r) {
+        if (!nullable[r] && explore(a_->rule_start_[r], nullptr)) nullable[r] = changed = true;
+      }
+      CheckTime("nullable analysis");
+    }
+    std::vector<std::vector<int32_t>> left_calls(num_rules);
+    for (size_t r = 0; r < num_rules; ++r) explore(a_->rule_start_[r], &left_calls[r]);
+    std::vector<char> color(num_rules, 0);  // 0 new, 1 on stack, 2 done
+    for (size_t r0 = 0; r0 < num_rules; ++r0) {
+      if (color[r0]) continue;
+      std::vector<std::pair<int32_t, size_t>> stack{{static_cast<int32_t>(r0), 0}};
+      color[r0] = 1;
+      while (!stack.empty()) {
+        auto& [r, i] = stack.back();
+        if (i < left_calls[r].size()) {
+          int32_t q = left_calls[r][i++];
+          if (color[q] == 1) {
+            throw GrammarError("rule '" + g_.rules()[q].name +
+                               "' is left-recursive (reaches itself before consuming input); "
+                               "rewrite it with repetition, e.g. a ::= b (\"+\" b)*");
+          }
+          if (color[q] == 0) {
+            color[q] = 1;
+            stack.push_back({q, 0});
+          }
+        } else {
+          color[r] = 2;
+          stack.pop_back();
+        }
+      }
+    }
+  }
+
+  const Grammar& g_;
+  CompileLimits limits_;
+  std::chrono::steady_clock::time_point start_;
+  Automaton* a_ = nullptr;
+  std::vector<NfaState> nfa_;
+  std::map<std::pair<uint8_t, uint8_t>, std::vector<int32_t>> classes_of_range_;
+  std::vector<int32_t> mark_;
+  int32_t stamp_ = 0;
+  std::unordered_map<std::vector<int32_t>, int32_t, VectorHash> dfa_ids_;
+  std::vector<std::vector<int32_t>> dfa_sets_;
+  std::vector<int32_t> pending_;
+  std::vector<std::vector<CallEdge>> raw_calls_;
+};
+
+std::shared_ptr<const Automaton> Automaton::Compile(const Grammar& grammar,
+                                                    const CompileLimits& limits) {
+  return AutomatonBuilder(grammar, limits).Build();
+}
+
+size_t Automaton::MemoryBytes() const {
+  return sizeof(*this) + states_.capacity() * sizeof(AutomatonState) +
+         calls_.capacity() * sizeof(CallEdge) + table_.capacity() * sizeof(int32_t) +
+         rule_start_.capacity() * sizeof(int32_t);
+}
+
+}  // namespace genai_rt::grammar

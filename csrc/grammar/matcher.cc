@@ -1,0 +1,344 @@
+#include "genai_rt/grammar/matcher.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+namespace genai_rt::grammar {
+
+// ------------------------------------------------------------------------------------------
+// CompiledGrammar: the mask cache
+// ------------------------------------------------------------------------------------------
+
+CompiledGrammar::CompiledGrammar(std::shared_ptr<const Automaton> automaton,
+                                 std::shared_ptr<const Vocabulary> vocab,
+                                 size_t cache_limit_bytes)
+    : automaton_(std::move(automaton)),
+      vocab_(std::move(vocab)),
+      cache_limit_bytes_(cache_limit_bytes) {}
+
+bool CompiledGrammar::LookupMask(const std::string& key, uint32_t* words) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = cache_.find(key);
+  if (it == cache_.end()) return false;
+  const CachedMask& m = it->second;
+  int32_t nw = vocab_->num_words();
+  switch (m.kind) {
+    case CachedMask::kDense:
+      std::memcpy(words, m.data.data(), nw * sizeof(uint32_t));
+      break;
+    case CachedMask::kAllowed:
+      std::memset(words, 0, nw * sizeof(uint32_t));
+      for (uint32_t id : m.data) words[id >> 5] |= 1u << (id & 31);
+      break;
+    case CachedMask::kDenied: {
+      std::memset(words, 0xFF, nw * sizeof(uint32_t));
+      int32_t tail = vocab_->size() & 31;
+      if (tail) words[nw - 1] = (1u << tail) - 1;
+      for (uint32_t id : m.data) words[id >> 5] &= ~(1u << (id & 31));
+      break;
+    }
+  }
+  return true;
+}
+
+void CompiledGrammar::StoreMask(const std::string& key, const uint32_t* words) {
+  int32_t nw = vocab_->num_words();
+  int32_t v = vocab_->size();
+  int64_t allowed = 0;
+  for (int32_t w = 0; w < nw; ++w) allowed += __builtin_popcount(words[w]);
+  int64_t denied = v - allowed;
+  CachedMask m;
+  // Lists beat the dense form when short: JSON structure allows a handful of tokens, a string
+  // body forbids a few thousand.
+  if (allowed <= nw / 2 || denied <= nw / 2) {
+    bool keep = allowed <= denied;
+    m.kind = keep ? CachedMask::kAllowed : CachedMask::kDenied;
+    m.data.reserve(keep ? allowed : denied);
+    for (int32_t id = 0; id < v; ++id) {
+      bool bit = (words[id >> 5] >> (id & 31)) & 1u;
+      if (bit == keep) m.data.push_back(static_cast<uint32_t>(id));
+    }
+  } else {
+    m.kind = CachedMask::kDense;
+    m.data.assign(words, words + nw);
+  }
+  size_t bytes = key.size() + m.data.size() * sizeof(uint32_t) + 64;
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (cache_bytes_ + bytes > cache_limit_bytes_) {
+    cache_.clear();
+    cache_bytes_ = 0;
+  }
+  if (bytes > cache_limit_bytes_) return;
+  if (cache_.emplace(key, std::move(m)).second) cache_bytes_ += bytes;
+}
+
+size_t CompiledGrammar::MemoryBytes() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sizeof(*this) + automaton_->MemoryBytes() + cache_bytes_;
+}
+
+size_t CompiledGrammar::CachedMasks() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return cache_.size();
+}
+
+// ------------------------------------------------------------------------------------------
+// StackArena
+// ------------------------------------------------------------------------------------------
+
+int32_t StackArena::Push(int32_t ret, int32_t parent) {
+  auto [it, inserted] = index_.emplace(Key(ret, parent), static_cast<int32_t>(frames_.size()));
+  if (inserted) frames_.push_back({ret, parent});
+  return it->second;
+}
+
+void StackArena::Truncate(size_t mark) {
+  for (size_t i = mark; i < frames_.size(); ++i) index_.erase(Key(frames_[i].ret, frames_[i].parent));
+  frames_.resize(mark);
+}
+
+void StackArena::Clear() {
+  frames_.clear();
+  index_.clear();
+}
+
+// ------------------------------------------------------------------------------------------
+// Matcher
+// ------------------------------------------------------------------------------------------
+
+Matcher::Matcher(std::shared_ptr<const CompiledGrammar> grammar)
+    : grammar_(std::move(grammar)), a_(&grammar_->automaton()), vocab_(&grammar_->vocab()) {
+  levels_.resize(static_cast<size_t>(vocab_->max_token_length()) + 1);
+  Reset();
+}
+
+void Matcher::Reset() {
+  arena_.Clear();
+  history_.clear();
+  terminated_ = false;
+  threads_ = {Thread{a_->rule_start(a_->root()), -1}};
+  Closure(&threads_);
+}
+
+namespace {
+inline void AddUnique(std::vector<Thread>* v, Thread t) {
+  for (const Thread& x : *v) {
+    if (x == t) return;
+  }
+  v->push_back(t);
+}
+}  // namespace
+
+void Matcher::Closure(std::vector<Thread>* threads) {
+  std::vector<Thread>& v = *threads;
+  for (size_t i = 0; i < v.size(); ++i) {
+    Thread t = v[i];
+    for (const CallEdge* e = a_->calls_begin(t.state); e != a_->calls_end(t.state); ++e) {
+      // Returning to a state that can only return again is the same as not pushing it: this
+      // keeps right-recursive rules (list ::= item list?) at constant stack depth.
+      int32_t stack = a_->IsPureFinal(e->ret) ? t.stack : arena_.Push(e->ret, t.stack);
+      AddUnique(&v, Thread{a_->rule_start(e->rule), stack});
+    }
+    if (a_->state(t.state).final && t.stack >= 0) {
+      const StackArena::Frame& f = arena_.frame(t.stack);
+      AddUnique(&v, Thread{f.ret, f.parent});
+    }
+  }
+  // Only threads that can read a byte, or that accept, matter from here on.
+  size_t keep = 0;
+  for (const Thread& t : v) {
+    const AutomatonState& st = a_->state(t.state);
+    if (st.has_bytes || (st.final && t.stack < 0)) v[keep++] = t;
+  }
+  v.resize(keep);
+}
+
+bool Matcher::Advance(const std::vector<Thread>& in, uint8_t byte, std::vector<Thread>* out) {
+  out->clear();
+  if (in.size() == 1) {
+    // Fast path: one thread moving inside its rule (a string body, a number, a literal).
+    int32_t next = a_->Next(in[0].state, byte);
+    if (next < 0) return false;
+    const AutomatonState& st = a_->state(next);
+    out->push_back(Thread{next, in[0].stack});
+    if (st.calls_begin == st.calls_end && !(st.final && in[0].stack >= 0)) return true;
+    Closure(out);
+    return !out->empty();
+  }
+  for (const Thread& t : in) {
+    int32_t next = a_->Next(t.state, byte);
+    if (next >= 0) AddUnique(out, Thread{next, t.stack});
+  }
+  if (out->empty()) return false;
+  Closure(out);
+  return !out->empty();
+}
+
+bool Matcher::IsAccepting(const std::vector<Thread>& threads) const {
+  for (const Thread& t : threads) {
+    if (t.stack < 0 && a_->state(t.state).final) return true;
+  }
+  return false;
+}
+
+bool Matcher::AcceptBytes(const std::string& bytes) {
+  if (terminated_) return false;
+  size_t mark = arena_.Mark();
+  std::vector<Thread> cur = threads_, next;
+  for (unsigned char b : bytes) {
+    if (!Advance(cur, b, &next)) {
+      arena_.Truncate(mark);
+      return false;
+    }
+    cur.swap(next);
+  }
+  history_.push_back({std::move(threads_), terminated_});
+  threads_ = std::move(cur);
+  return true;
+}
+
+bool Matcher::AcceptToken(int32_t token_id) {
+  if (terminated_) return false;
+  if (vocab_->IsEos(token_id)) {
+    if (!IsAccepting()) return false;
+    history_.push_back({threads_, terminated_});
+    terminated_ = true;
+    return true;
+  }
+  if (!vocab_->IsGrammarToken(token_id)) return false;
+  return AcceptBytes(vocab_->token(token_id));
+}
+
+void Matcher::Rollback(int32_t n) {
+  if (n < 0 || n > num_history()) {
+    throw std::out_of_range("cannot roll back " + std::to_string(n) + " tokens: only " +
+                            std::to_string(num_history()) + " accepted");
+  }
+  for (int32_t i = 0; i < n; ++i) {
+    threads_ = std::move(history_.back().threads);
+    terminated_ = history_.back().terminated;
+    history_.pop_back();
+  }
+}
+
+std::string Matcher::StateKey(const std::vector<Thread>& threads) const {
+  // Canonical across matchers: each thread spelled out as state then its whole stack.
+  std::vector<std::vector<int32_t>> spelled;
+  spelled.reserve(threads.size());
+  for (const Thread& t : threads) {
+    std::vector<int32_t> s{t.state};
+    for (int32_t f = t.stack; f >= 0; f = arena_.frame(f).parent) s.push_back(arena_.frame(f).ret);
+    spelled.push_back(std::move(s));
+  }
+  std::sort(spelled.begin(), spelled.end());
+  std::string key;
+  for (const auto& s : spelled) {
+    key.append(reinterpret_cast<const char*>(s.data()), s.size() * sizeof(int32_t));
+    int32_t sep = -1;
+    key.append(reinterpret_cast<const char*>(&sep), sizeof(sep));
+  }
+  return key;
+}
+
+void Matcher::Walk(uint32_t* words) {
+  const std::vector<TrieNode>& trie = vocab_->trie();
+  const int32_t* ids = vocab_->sorted_ids().data();
+  size_t mark = arena_.Mark();
+  levels_[0] = threads_;
+  int32_t n = static_cast<int32_t>(trie.size());
+  for (int32_t i = 0; i < n;) {
+    const TrieNode& node = trie[i];
+    if (!Advance(levels_[node.depth - 1], node.byte, &levels_[node.depth])) {
+      i = node.subtree_end;  // no token under this prefix can be allowed
+      continue;
+    }
+    for (int32_t k = node.token_begin; k < node.token_end; ++k) {
+      words[ids[k] >> 5] |= 1u << (ids[k] & 31);
+    }
+    ++i;
+  }
+  arena_.Truncate(mark);
+}
+
+void Matcher::FillNextTokenBitmask(uint32_t* words) {
+  int32_t nw = vocab_->num_words();
+  std::memset(words, 0, nw * sizeof(uint32_t));
+  if (!terminated_) {
+    std::string key = StateKey(threads_);
+    if (grammar_->LookupMask(key, words)) return;
+    Walk(words);
+    if (IsAccepting()) {
+      for (int32_t id : vocab_->eos_token_ids()) words[id >> 5] |= 1u << (id & 31);
+    }
+    const_cast<CompiledGrammar*>(grammar_.get())->StoreMask(key, words);
+    return;
+  }
+  // A terminated matcher allows only EOS, so a sampler always has a token to pick.
+  for (int32_t id : vocab_->eos_token_ids()) words[id >> 5] |= 1u << (id & 31);
+}
+
+std::string Matcher::JumpForwardBytes() {
+  std::string out;
+  if (terminated_) return out;
+  size_t mark = arena_.Mark();
+  std::vector<Thread> cur = threads_, next;
+  constexpr size_t kMaxJump = 4096;
+  while (out.size() < kMaxJump && !IsAccepting(cur)) {
+    int only = -1;
+    bool several = false;
+    for (int b = 0; b < 256 && !several; ++b) {
+      for (const Thread& t : cur) {
+        if (a_->Next(t.state, static_cast<uint8_t>(b)) >= 0) {
+          if (only >= 0 && only != b) several = true;
+          only = b;
+          break;
+        }
+      }
+    }
+    if (several || only < 0) break;
+    if (!Advance(cur, static_cast<uint8_t>(only), &next)) break;
+    out.push_back(static_cast<char>(only));
+    cur.swap(next);
+  }
+  arena_.Truncate(mark);
+  // Keep whole UTF-8 characters only: drop a trailing partial sequence.
+  size_t end = out.size(), i = end;
+  while (i > 0 && (static_cast<unsigned char>(out[i - 1]) & 0xC0) == 0x80) --i;
+  if (i > 0) {
+    unsigned char lead = static_cast<unsigned char>(out[i - 1]);
+    size_t need = lead < 0x80 ? 1 : (lead >> 5) == 6 ? 2 : (lead >> 4) == 14 ? 3 : 4;
+    if (end - (i - 1) < need) out.resize(i - 1);
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------
+// Batch
+// ------------------------------------------------------------------------------------------
+
+void FillNextTokenBitmaskBatch(const std::vector<Matcher*>& matchers,
+                               const std::vector<uint32_t*>& masks, int num_threads) {
+  if (matchers.size() != masks.size()) {
+    throw std::invalid_argument("matchers and masks differ in length");
+  }
+  size_t n = matchers.size();
+  int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int workers = static_cast<int>(std::min<size_t>(n, num_threads > 0 ? num_threads : hw));
+  if (workers <= 1) {
+    for (size_t i = 0; i < n; ++i) matchers[i]->FillNextTokenBitmask(masks[i]);
+    return;
+  }
+  std::atomic<size_t> next{0};
+  auto work = [&]() {
+    for (size_t i = next++; i < n; i = next++) matchers[i]->FillNextTokenBitmask(masks[i]);
+  };
+  std::vector<std::thread> pool;
+  for (int w = 1; w < workers; ++w) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+}
+
+}  // namespace genai_rt::grammar
