@@ -1,0 +1,189 @@
+"""The Llama-family decoder (Llama 2/3/3.x, Qwen2, Mistral) over a flattened, paged batch.
+
+One forward runs the new tokens of every scheduled sequence at once:
+``model(input_ids [T], positions [T], kv_caches, meta) -> hidden [T, H]``; the runner then asks
+``compute_logits`` for only the rows it samples from.
+
+Projections are fused the way the loader packs them: q/k/v into one ``qkv_proj`` and gate/up
+into one ``gate_up_proj``, so each layer runs four matmuls instead of seven.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genai_rt.model import layers
+from genai_rt.model.attention.base import AttentionBackend, AttentionMetadata
+from genai_rt.model.hf_config import HFModelConfig
+
+
+@dataclass(frozen=True)
+class ModelOps:
+    """The small ops the decoder calls; a device dispatch may swap in Triton versions."""
+
+    rms_norm: Callable[
+        [torch.Tensor, torch.Tensor | None, torch.Tensor, float],
+        tuple[torch.Tensor, torch.Tensor],
+    ] = layers.rms_norm
+    rotary_embedding: Callable[
+        [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None
+    ] = layers.rotary_embedding
+    silu_and_mul: Callable[[torch.Tensor], torch.Tensor] = layers.silu_and_mul
+
+
+def _empty(*shape: int) -> nn.Parameter:
+    # Filled by the loader; torch.empty keeps construction free of a random init.
+    return nn.Parameter(torch.empty(*shape), requires_grad=False)
+
+
+class LlamaDecoderLayer(nn.Module):
+    """Pre-norm attention + SwiGLU MLP with the residual add fused into the norms."""
+
+    def __init__(self, config: HFModelConfig) -> None:
+        super().__init__()
+        hidden, inter = config.hidden_size, config.intermediate_size
+        self.num_heads = config.num_attention_heads
+        self.num_kv_heads = config.num_key_value_heads
+        self.head_dim = config.head_dim
+        self.q_size, self.kv_size = config.q_size, config.kv_size
+        self.eps = config.rms_norm_eps
+        self.scale = config.head_dim**-0.5
+        self.input_layernorm = _empty(hidden)
+        self.qkv_proj = _empty(self.q_size + 2 * self.kv_size, hidden)
+        self.qkv_bias = _empty(self.q_size + 2 * self.kv_size) if config.attention_bias else None
+        self.o_proj = _empty(hidden, self.q_size)
+        self.post_attention_layernorm = _empty(hidden)
+        self.gate_up_proj = _empty(2 * inter, hidden)
+        self.down_proj = _empty(hidden, inter)
+
+    def forward(
+        self,
+        positions: torch.Tensor,
+        hidden: torch.Tensor,
+        residual: torch.Tensor | None,
+        kv_cache: torch.Tensor,
+        meta: AttentionMetadata,
+        cos_sin_cache: torch.Tensor,
+        backend: AttentionBackend,
+        ops: ModelOps,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        # hidden, residual: [T, H]
+        normed, residual = ops.rms_norm(hidden, residual, self.input_layernorm, self.eps)
+        qkv = F.linear(normed, self.qkv_proj, self.qkv_bias)  # [T, q + 2 kv]
+        q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
+        num_tokens = qkv.shape[0]
+        q = q.reshape(num_tokens, self.num_heads, self.head_dim)
+        k = k.reshape(num_tokens, self.num_kv_heads, self.head_dim)
+        v = v.reshape(num_tokens, self.num_kv_heads, self.head_dim)
+        ops.rotary_embedding(positions, q, k, cos_sin_cache)
+        attn = backend.forward(q, k, v, kv_cache, meta, self.scale)  # [T, heads, D]
+        hidden = F.linear(attn.reshape(num_tokens, self.q_size), self.o_proj)
+        normed, residual = ops.rms_norm(hidden, residual, self.post_attention_layernorm, self.eps)
+        hidden = F.linear(ops.silu_and_mul(F.linear(normed, self.gate_up_proj)), self.down_proj)
+        return hidden, residual
+
+
+class LlamaForCausalLM(nn.Module):
+    """Decoder + LM head for every supported architecture (they differ only in config).
+
+    Parameters
+    ----------
+    config : HFModelConfig
+    backend : AttentionBackend
+        Paged attention implementation (``genai_rt.model.attention.select``).
+    max_model_len : int
+        Longest sequence accepted; sizes the rotary cache. At most ``config.max_model_len``.
+    ops : ModelOps
+        The small ops (torch reference by default).
+    """
+
+    def __init__(
+        self,
+        config: HFModelConfig,
+        backend: AttentionBackend,
+        max_model_len: int,
+        ops: ModelOps | None = None,
+    ) -> None:
+        super().__init__()
+        if max_model_len > config.max_model_len:
+            raise ValueError(_too_long_message(config, max_model_len))
+        self.config = config
+        self.backend = backend
+        self.max_model_len = max_model_len
+        self.ops = ops or ModelOps()
+        self.embed_tokens = _empty(config.vocab_size, config.hidden_size)
+        self.layers = nn.ModuleList(
+            LlamaDecoderLayer(config) for _ in range(config.num_hidden_layers)
+        )
+        self.norm = _empty(config.hidden_size)
+        # Tied checkpoints (Qwen2 small sizes) reuse the embedding matrix as the LM head.
+        self.lm_head = (
+            None if config.tie_word_embeddings else _empty(config.vocab_size, config.hidden_size)
+        )
+        self.register_buffer("cos_sin_cache", torch.empty(0), persistent=False)
+
+    def init_rotary_cache(self) -> None:
+        """(Re)build the cos/sin cache in the weights' dtype and device (the loader calls it)."""
+        cfg = self.config
+        self.cos_sin_cache = layers.build_cos_sin_cache(
+            self.max_model_len, cfg.head_dim, cfg.rope_theta, cfg.rope_scaling,
+            self.embed_tokens.dtype, self.embed_tokens.device,
+        )
+
+    @torch.inference_mode()
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        positions: torch.Tensor,
+        kv_caches: list[torch.Tensor],
+        meta: AttentionMetadata,
+    ) -> torch.Tensor:
+        """Run the decoder over the flat batch.
+
+        Parameters
+        ----------
+        input_ids, positions : int64 [T]
+        kv_caches : list of [2, num_blocks, block_size, kv_heads, head_dim], one per layer
+        meta : AttentionMetadata
+
+        Returns
+        -------
+        hidden : [T, H]
+            After the final norm; pass the rows to sample from to ``compute_logits``.
+        """
+        if len(kv_caches) != len(self.layers):
+            raise ValueError(f"got {len(kv_caches)} KV caches for {len(self.layers)} layers")
+        if meta.max_seq_len > self.max_model_len:
+            raise ValueError(_too_long_message(self.config, meta.max_seq_len, self.max_model_len))
+        hidden = F.embedding(input_ids, self.embed_tokens)  # [T, H]
+        residual: torch.Tensor | None = None
+        for layer, kv_cache in zip(self.layers, kv_caches, strict=True):
+            hidden, residual = layer(
+                positions, hidden, residual, kv_cache, meta, self.cos_sin_cache, self.backend,
+                self.ops,
+            )
+        hidden, _ = self.ops.rms_norm(hidden, residual, self.norm, self.config.rms_norm_eps)
+        return hidden
+
+    @torch.inference_mode()
+    def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """LM head over the selected rows: hidden [N, H] -> logits [N, V] float32."""
+        weight = self.embed_tokens if self.lm_head is None else self.lm_head
+        return F.linear(hidden, weight).float()
+
+
+def _too_long_message(config: HFModelConfig, length: int, limit: int | None = None) -> str:
+    limit = config.max_model_len if limit is None else limit
+    reason = (
+        f"its sliding_window={config.sliding_window} (attention here is full, not windowed)"
+        if config.sliding_window is not None and config.sliding_window <= limit
+        else f"max_position_embeddings={config.max_position_embeddings}"
+        if limit == config.max_position_embeddings
+        else f"max_model_len={limit}"
+    )
+    return f"sequence length {length} exceeds {limit} for {config.architecture}: {reason}"
