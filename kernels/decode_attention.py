@@ -12,7 +12,6 @@ import math
 import torch
 import triton
 import triton.language as tl
-
 from genai_rt.kernels._tile_dot import INTERPRETED, dot_precision, tile_dot
 
 

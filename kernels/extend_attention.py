@@ -10,7 +10,6 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
-
 from genai_rt.kernels._tile_dot import INTERPRETED, dot_precision, tile_dot
 from genai_rt.kernels.decode_attention import gather_kv_ref
 

@@ -48,8 +48,8 @@ def write_kv_cache(
     tokens = slot_mapping.shape[0]
     for name, t in (("key", key), ("value", value)):
         if t.shape != (tokens, kv_heads, head_dim) or t.stride(2) != 1 or t.stride(1) != head_dim:
-            raise ValueError(f"{name} must be [{tokens}, {kv_heads}, {head_dim}] with packed heads, "
-                             f"got {tuple(t.shape)} strides {t.stride()}")
+            raise ValueError(f"{name} must be [{tokens}, {kv_heads}, {head_dim}] with packed "
+                             f"heads, got {tuple(t.shape)} strides {t.stride()}")
     if tokens == 0:
         return
     width = kv_heads * head_dim

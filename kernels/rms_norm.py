@@ -58,7 +58,8 @@ def rms_norm(
     ``out`` may be given to write into (e.g. a CUDA-graph static buffer).
     """
     if x.dim() != 2 or x.stride(1) != 1:
-        raise ValueError(f"x must be [tokens, hidden] with unit column stride, got {tuple(x.shape)}")
+        raise ValueError(f"x must be [tokens, hidden] with unit column stride, "
+                         f"got {tuple(x.shape)}")
     tokens, hidden = x.shape
     if weight.shape != (hidden,):
         raise ValueError(f"weight shape {tuple(weight.shape)} != ({hidden},)")

@@ -58,7 +58,7 @@ def test_replay_matches_eager_and_falls_back(tmp_path: Path) -> None:
     assert runner.graph_batch_size(meta) is None
     prefill = runner.forward(ids, positions, meta)
     assert prefill.shape == (sum(lens), VOCAB)
-    for step in range(3):
+    for _ in range(3):
         lens = [n + 1 for n in lens]
         meta = _meta([1, 1, 1], lens, tables)
         assert runner.graph_batch_size(meta) == 4
