@@ -77,11 +77,22 @@ def sampling_probs_ref(
     return probs
 
 
+# _order_key(-inf): 0xFF800000 as int32, magnitude bits flipped (tested against torch).
+NEG_INF_KEY: tl.constexpr = tl.constexpr(-2139095041)
+
+
 @triton.jit
 def _order_key(x):
     # float32 -> int32 with the same order (negative floats have their magnitude bits flipped).
     bits = x.to(tl.int32, bitcast=True)
     return tl.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)
+
+
+@triton.jit
+def _inverse_temperature(temperature):
+    """(greedy, 1 / T): both kernels scale logits by the same fp32 value, so keys agree."""
+    greedy = temperature <= 0
+    return greedy, tl.where(greedy, 1.0, 1.0 / tl.where(greedy, 1.0, temperature))
 
 
 @triton.jit
@@ -102,13 +113,11 @@ def _load_scaled(logits_ptr, bitmask_ptr, row, tokens, vocab, logits_stride, bit
 @triton.jit
 def _sampling_threshold_kernel(
     logits_ptr, bitmask_ptr, temperature_ptr, top_k_ptr, top_p_ptr, min_p_ptr,
-    inv_temp_ptr, threshold_ptr, vocab, logits_stride, bitmask_stride, bitmask_words,
+    threshold_ptr, vocab, logits_stride, bitmask_stride, bitmask_words,
     HAS_MASK: tl.constexpr, BLOCK: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
-    temperature = tl.load(temperature_ptr + row)
-    greedy = temperature <= 0
-    inv_temp = tl.where(greedy, 1.0, 1.0 / tl.where(greedy, 1.0, temperature))
+    greedy, inv_temp = _inverse_temperature(tl.load(temperature_ptr + row))
     top_k = tl.load(top_k_ptr + row)
     top_p = tl.load(top_p_ptr + row)
     min_p = tl.load(min_p_ptr + row)
@@ -121,7 +130,7 @@ def _sampling_threshold_kernel(
         row_max = tl.maximum(row_max, tl.max(x, axis=0))
 
     # Smallest kept key: above -inf, and min-p's p_i >= min_p * p_max <=> x_i >= max + ln(min_p).
-    floor_key = _order_key(tl.full([], float("-inf"), tl.float32)).to(tl.int64) + 1
+    floor_key = NEG_INF_KEY + 1
     min_p_value = row_max + tl.log(tl.where(min_p > 0, min_p, 1.0))
     lo = tl.where(min_p > 0, tl.maximum(floor_key, _order_key(min_p_value).to(tl.int64)),
                   floor_key)
@@ -160,16 +169,15 @@ def _sampling_threshold_kernel(
         lo = tl.where(ok, mid, lo)
         hi = tl.where(ok, hi, mid - 1)
 
-    tl.store(inv_temp_ptr + row, tl.where(greedy, 0.0, inv_temp))
     tl.store(threshold_ptr + row, lo.to(tl.int32))
 
 
 @triton.jit
 def _sample_race_kernel(
-    logits_ptr, bitmask_ptr, rows_ptr, seeds_ptr, inv_temp_ptr, threshold_ptr, out_ptr,
+    logits_ptr, bitmask_ptr, rows_ptr, seeds_ptr, temperature_ptr, threshold_ptr, out_ptr,
     num_draws, vocab, logits_stride, bitmask_stride, bitmask_words,
-    HAS_MASK: tl.constexpr, HAS_ROWS: tl.constexpr, BLOCK_DRAWS: tl.constexpr,
-    BLOCK: tl.constexpr,
+    HAS_MASK: tl.constexpr, HAS_ROWS: tl.constexpr, HAS_THRESHOLD: tl.constexpr,
+    BLOCK_DRAWS: tl.constexpr, BLOCK: tl.constexpr,
 ):
     # One program races BLOCK_DRAWS draws side by side: tiles are [BLOCK_DRAWS, BLOCK].
     draws = tl.program_id(0) * BLOCK_DRAWS + tl.arange(0, BLOCK_DRAWS)
@@ -179,9 +187,12 @@ def _sample_race_kernel(
     else:
         row = draws.to(tl.int64)
     seed = tl.load(seeds_ptr + draws, mask=draw_ok, other=0)[:, None]
-    inv_temp = tl.load(inv_temp_ptr + row, mask=draw_ok, other=1.0)[:, None]  # 0: greedy row
-    greedy = inv_temp == 0
-    threshold = tl.load(threshold_ptr + row, mask=draw_ok, other=0)[:, None]
+    greedy, inv_temp = _inverse_temperature(
+        tl.load(temperature_ptr + row, mask=draw_ok, other=1.0)[:, None])
+    if HAS_THRESHOLD:
+        threshold = tl.load(threshold_ptr + row, mask=draw_ok, other=0)[:, None]
+    else:  # no top-k/top-p/min-p asked for: every finite allowed token races
+        threshold = tl.full([BLOCK_DRAWS, 1], NEG_INF_KEY + 1, tl.int32)
     row = row[:, None]
     offs = tl.arange(0, BLOCK)[None, :]
     best = tl.full([BLOCK_DRAWS], float("-inf"), tl.float32)
@@ -189,8 +200,7 @@ def _sample_race_kernel(
     for start in range(0, vocab, BLOCK):
         tokens = start + offs
         x = _load_scaled(logits_ptr, bitmask_ptr, row, tokens, vocab, logits_stride,
-                         bitmask_stride, bitmask_words, tl.where(greedy, 1.0, inv_temp),
-                         HAS_MASK)
+                         bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
         kept = (_order_key(x) >= threshold) & (x > float("-inf"))
         u = tl.rand(seed, tokens)
         # Gumbel-max: u = 0 gives -inf, never drawn; greedy rows race on x alone.
@@ -221,27 +231,26 @@ def sampling_thresholds(
     top_p: torch.Tensor,
     min_p: torch.Tensor,
     bitmask: torch.Tensor | None,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """First launch of :func:`sample_tokens`: per row, fp32 ``1 / T`` (0 for greedy rows) and the
-    int32 order key of the smallest kept value of ``x = logits * (1 / T)`` (see ``_order_key``).
+) -> torch.Tensor:
+    """First launch of :func:`sample_tokens` when a filter is asked for: per row, the int32
+    order key (see ``_order_key``) of the smallest kept value of ``x = logits * (1 / T)``.
 
     All per-row arguments are ``[rows]`` tensors on logits' device (fp32, top_k int32).
     """
     num_rows, vocab = logits.shape
-    inv_temp = torch.empty(num_rows, dtype=torch.float32, device=logits.device)
     threshold = torch.empty(num_rows, dtype=torch.int32, device=logits.device)
     if num_rows == 0:
-        return inv_temp, threshold
+        return threshold
     # NOTE: 4096-token tiles: 32 tiles per 128k row, 16 fp32 values per thread at 8 warps.
     block = min(4096, triton.next_power_of_2(vocab))
     _sampling_threshold_kernel[(num_rows,)](
         logits, bitmask if bitmask is not None else logits, temperature, top_k, top_p, min_p,
-        inv_temp, threshold, vocab, logits.stride(0),
+        threshold, vocab, logits.stride(0),
         bitmask.stride(0) if bitmask is not None else 0,
         bitmask.shape[1] if bitmask is not None else 0, HAS_MASK=bitmask is not None,
         BLOCK=block, num_warps=8,
     )
-    return inv_temp, threshold
+    return threshold
 
 
 def sample_tokens(
@@ -306,16 +315,17 @@ def sample_tokens(
     out = torch.empty(num_draws, dtype=torch.int64, device=dev) if out is None else out
     if num_draws == 0:
         return out
-    inv_temp, threshold = sampling_thresholds(logits, temperature, top_k_t, top_p_t, min_p_t,
-                                              bitmask)
+    filtered = top_k is not None or top_p is not None or min_p is not None
+    threshold = (sampling_thresholds(logits, temperature, top_k_t, top_p_t, min_p_t, bitmask)
+                 if filtered else temperature)
     mask_arg = bitmask if bitmask is not None else logits
     mask_stride = bitmask.stride(0) if bitmask is not None else 0
     block = min(4096, triton.next_power_of_2(vocab))
     _sample_race_kernel[(triton.cdiv(num_draws, draws_per_program),)](
-        logits, mask_arg, rows if rows is not None else seeds, seeds, inv_temp, threshold, out,
+        logits, mask_arg, rows if rows is not None else seeds, seeds, temperature, threshold, out,
         num_draws, vocab, logits.stride(0), mask_stride,
         bitmask.shape[1] if bitmask is not None else 0, HAS_MASK=bitmask is not None,
-        HAS_ROWS=rows is not None, BLOCK_DRAWS=draws_per_program,
+        HAS_ROWS=rows is not None, HAS_THRESHOLD=filtered, BLOCK_DRAWS=draws_per_program,
         BLOCK=max(16, block // draws_per_program), num_warps=8,
     )
     return out

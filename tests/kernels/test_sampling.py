@@ -19,6 +19,14 @@ def _order_key(x: torch.Tensor) -> torch.Tensor:
     return torch.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)
 
 
+def test_negative_infinity_key_constant() -> None:
+    from genai_rt.kernels.sampling import NEG_INF_KEY
+
+    assert int(_order_key(torch.tensor([float("-inf")]))) == NEG_INF_KEY.value
+    keys = _order_key(torch.tensor([float("-inf"), -3.5, -0.0, 0.0, 1e-30, 2.0, float("inf")]))
+    assert (keys.diff() > 0).all(), "the key preserves float order"
+
+
 def _params(rows: int, temperature, top_k, top_p, min_p):
     return (torch.full((rows,), temperature), torch.full((rows,), top_k, dtype=torch.int32),
             torch.full((rows,), top_p), torch.full((rows,), min_p))
@@ -49,10 +57,10 @@ def test_kept_set_equals_reference(dtype, temperature, top_k, top_p, min_p, mask
     logits = logits.to(dtype)
     bitmask = _random_bitmask(rows, vocab, 5) if masked else None
     params = _params(rows, temperature, top_k, top_p, min_p)
-    inv_temp, threshold = sampling_thresholds(
+    threshold = sampling_thresholds(
         logits.to(device), *(p.to(device) for p in params),
         bitmask.to(device) if bitmask is not None else None)
-    x = logits.float() * inv_temp.cpu()[:, None]
+    x = logits.float() * (1.0 / params[0])[:, None]  # temperatures are powers of two: exact
     expected = sampling_probs_ref(logits, *params, bitmask=bitmask) > 0
     allowed = expected | (sampling_probs_ref(logits, *_params(rows, 1.0, 0, 1.0, 0.0),
                                              bitmask=bitmask) > 0)
@@ -70,7 +78,9 @@ def test_draws_follow_reference_distribution(temperature, top_k, top_p, min_p, d
     logits = (torch.randn(2, vocab, generator=gen) * 1.5).to(device)
     bitmask = _random_bitmask(2, vocab, 3).to(device)
     rows = torch.arange(DRAWS, device=device) % 2  # draws alternate between the two rows
-    tokens = sample_tokens(logits, temperature, top_k, top_p, min_p,
+    # Filters left off are passed as None: the first case takes the one-launch path.
+    tokens = sample_tokens(logits, temperature, top_k or None, top_p if top_p < 1 else None,
+                           min_p or None,
                            seeds=torch.arange(DRAWS, device=device) * 7919, bitmask=bitmask,
                            rows=rows, draws_per_program=128)
     probs = sampling_probs_ref(logits.cpu(), *_params(2, temperature, top_k, top_p, min_p),
