@@ -78,6 +78,11 @@ print(sys.version.split()[0], \"torch\", torch.__version__, \"triton\", triton._
 torch.cuda.get_device_name())'"
 
 if [[ $DRY_RUN == 0 ]]; then
+  # nvcc is often installed but not on PATH; CMake skips the CUDA kernels (with a warning, and
+  # the CUDA rows fall back) when it finds none.
+  if ! command -v nvcc >/dev/null && [[ -x /usr/local/cuda/bin/nvcc ]]; then
+    export PATH="$PATH:/usr/local/cuda/bin"
+  fi
   # No grpcio-tools on the GPU image: stubs off. CUDA kernels on, built for sm_90.
   if ! stage build 240 env GENAI_RT_CUDA=ON GENAI_RT_PROTO=OFF \
       CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" PIP_BREAK_SYSTEM_PACKAGES=1 \
