@@ -131,6 +131,19 @@ def _decode_attention_reduce_kernel(
              out.to(out_ptr.dtype.element_ty), mask=d < HEAD_DIM)
 
 
+# NOTE: 4 configs, tuned once per (head_dim, group) on the first GPU call (~4 compiles, <1 s
+# of timing); the interpreter runs the middle one only.
+_SPLIT_CONFIGS = [
+    triton.Config({"BLOCK_N": block_n}, num_warps=warps, num_stages=3)
+    for block_n, warps in ((32, 4), (64, 4), (128, 4), (64, 8))
+]
+_split_kernel = (
+    _decode_attention_split_kernel if INTERPRETED
+    else triton.autotune(configs=_SPLIT_CONFIGS, key=["HEAD_DIM", "BLOCK_G", "PRECISION"])(
+        _decode_attention_split_kernel)
+)
+
+
 def decode_num_splits(num_seqs: int, kv_heads: int, max_seq_len: int, num_sms: int = 132) -> int:
     """Enough splits to give every SM ~2 programs, but never a split shorter than one tile."""
     wanted = math.ceil(2 * num_sms / max(1, num_seqs * kv_heads))
@@ -200,13 +213,13 @@ def decode_attention(
     mid_lse = query.new_empty(seqs, heads, num_splits, dtype=torch.float32)
     block_d = triton.next_power_of_2(head_dim)
     k_cache, v_cache = kv_cache[0], kv_cache[1]
-    _decode_attention_split_kernel[(seqs, kv_heads, num_splits)](
+    fixed = {"BLOCK_N": 64, "num_warps": 4} if INTERPRETED else {}
+    _split_kernel[(seqs, kv_heads, num_splits)](
         query, k_cache, v_cache, block_tables, seq_lens, mid_o, mid_lse,
         scale, query.stride(0), query.stride(1), k_cache.stride(0), k_cache.stride(1),
         k_cache.stride(2), block_tables.stride(0), num_splits, block_size,
         GROUP=group, BLOCK_G=max(16, triton.next_power_of_2(group)), HEAD_DIM=head_dim,
-        BLOCK_D=block_d, BLOCK_N=64, PRECISION=dot_precision(query.dtype), WIDEN=INTERPRETED,
-        num_warps=4,
+        BLOCK_D=block_d, PRECISION=dot_precision(query.dtype), WIDEN=INTERPRETED, **fixed,
     )
     _decode_attention_reduce_kernel[(seqs, heads)](
         mid_o, mid_lse, out, out.stride(0), out.stride(1), num_splits,
