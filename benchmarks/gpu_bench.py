@@ -30,7 +30,7 @@ if DRY_RUN:
 # --------------------------------------------------------------------------------------------
 
 COLUMNS = ["stage", "name", "shape", "us", "achieved", "pct_of_peak", "torch_us", "vs_torch",
-           "target", "status", "note"]
+           "target", "status", "check", "note"]
 
 
 def _fmt(value: Any) -> str:
@@ -74,7 +74,9 @@ def report(out_dir: Path) -> int:
           f"{_fmt(mm_tflops)} TFLOP/s; 'vs torch' > 1 means faster than torch; pct_of_peak is "
           "of those peaks (decode rows: of the weight+KV roofline)")
     errors = [r for r in rows if str(r.get("status", "")).startswith("ERROR")]
-    print(f"{len(rows)} rows, {len(errors)} errors; CSV: {out_dir / 'results.csv'}")
+    mismatches = [r for r in rows if str(r.get("check", "")).startswith("MISMATCH")]
+    print(f"{len(rows)} rows, {len(errors)} errors, {len(mismatches)} output mismatches against "
+          f"the references; CSV: {out_dir / 'results.csv'}")
     return 0
 
 

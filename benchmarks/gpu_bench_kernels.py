@@ -11,14 +11,28 @@ sampling; torch.topk for top-k.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from gpu_bench_common import Recorder, graph_median_us, median_us
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.*
+from tests.kernels.tolerances import TOLERANCES  # noqa: E402
+
 BF16 = torch.bfloat16
+
+
+def _compare(got: torch.Tensor, want: torch.Tensor) -> str:
+    """Each timed output is first checked against its ``<op>_ref`` with the tests' tolerance."""
+    atol, rtol = TOLERANCES[got.dtype]
+    got, want = got.float(), want.float().to(got.device)
+    ok = torch.allclose(got, want, atol=atol, rtol=rtol)
+    err = float((got - want).abs().max()) if got.numel() else 0.0
+    return f"{'ok' if ok else 'MISMATCH'} (max abs err {err:.2g})"
 
 
 def _torch_median_us(fn: Callable[[], Any], dry: bool) -> tuple[float | None, str]:
@@ -62,7 +76,7 @@ def _gathered(kv_cache: torch.Tensor, tables: torch.Tensor, seq_len: int):
 
 
 def bench_decode_attention(rec: Recorder, dry: bool, device: str) -> None:
-    from genai_rt.kernels.decode_attention import decode_attention
+    from genai_rt.kernels.decode_attention import decode_attention, decode_attention_ref
 
     cases = [(2, 70, 4, 2, 64)] if dry else [
         (64, 1024, 32, 8, 64), (16, 4096, 32, 8, 128), (1, 8192, 32, 8, 128), (64, 4096, 32, 8, 64)]
@@ -83,14 +97,15 @@ def bench_decode_attention(rec: Recorder, dry: bool, device: str) -> None:
             torch_us, note = _torch_median_us(
                 lambda: F.scaled_dot_product_attention(qg, k, v, scale=scale), dry)
             moved = 2 * k.numel() * k.element_size() + 2 * q.numel() * q.element_size()
+            check = _compare(out, decode_attention_ref(q, kv_cache, tables, lens, scale))
             rec.add(name, shape, us, value=moved / us / 1e3, unit="GB/s", torch_us=torch_us,
-                    target=">=80% copy BW, faster than SDPA-flash", note=note)
+                    target=">=80% copy BW, faster than SDPA-flash", note=note, check=check)
         except Exception as exc:  # noqa: BLE001 - report and go on
             rec.error(f"{name} {shape}", exc)
 
 
 def bench_extend_attention(rec: Recorder, dry: bool, device: str) -> None:
-    from genai_rt.kernels.extend_attention import extend_attention
+    from genai_rt.kernels.extend_attention import extend_attention, extend_attention_ref
 
     cases = [(1, 20, 4, 2, 64)] if dry else [(4, 1024, 32, 8, 128), (1, 4096, 32, 8, 64)]
     for batch, seq_len, heads, kv_heads, head_dim in cases:
@@ -112,24 +127,44 @@ def bench_extend_attention(rec: Recorder, dry: bool, device: str) -> None:
             torch_us, note = _torch_median_us(lambda: F.scaled_dot_product_attention(
                 qb, k, v, is_causal=True, scale=scale), dry)
             flops = 4 * batch * heads * head_dim * seq_len * (seq_len + 1) / 2  # causal half
+            check = _compare(out, extend_attention_ref(q, kv_cache, tables, starts.cpu(),
+                                                       lens.cpu(), scale))
             rec.add(name, shape, us, value=flops / us / 1e6, unit="TFLOP/s", torch_us=torch_us,
-                    note=note + ", causal, K/V gathered and repeated per head")
+                    note=note + ", causal, K/V gathered and repeated per head", check=check)
         except Exception as exc:  # noqa: BLE001
             rec.error(f"{name} {shape}", exc)
 
 
 def _bytes_case(rec: Recorder, dry: bool, name: str, shape: str, ours: Callable[[], Any],
-                theirs: Callable[[], Any], moved: int, note: str) -> None:
+                theirs: Callable[[], Any], moved: int, note: str,
+                check: Callable[[], str]) -> None:
+    verdict = check()
     us = median_us(ours, dry)
     torch_us = median_us(theirs, dry)
-    rec.add(name, shape, us, value=moved / us / 1e3, unit="GB/s", torch_us=torch_us, note=note)
+    rec.add(name, shape, us, value=moved / us / 1e3, unit="GB/s", torch_us=torch_us, note=note,
+            check=verdict)
+
+
+def _check_rotary(pos, q, k, cache, ours, ref) -> str:
+    q1, k1, q2, k2 = q.clone(), k.clone(), q.clone(), k.clone()
+    ours(pos, q1, k1, cache)
+    ref(pos, q2, k2, cache)
+    return _compare(torch.cat([q1.flatten(), k1.flatten()]),
+                    torch.cat([q2.flatten(), k2.flatten()]))
+
+
+def _check_kv_write(key, value, kv_cache, slots, ours, ref) -> str:
+    a, b = torch.zeros_like(kv_cache), torch.zeros_like(kv_cache)
+    ours(key, value, a, slots)
+    ref(key, value, b, slots)
+    return _compare(a, b)
 
 
 def bench_small_ops(rec: Recorder, dry: bool, device: str) -> None:
-    from genai_rt.kernels.kv_cache_write import write_kv_cache
-    from genai_rt.kernels.rms_norm import rms_norm
-    from genai_rt.kernels.rotary import rotary_embedding
-    from genai_rt.kernels.silu_and_mul import silu_and_mul
+    from genai_rt.kernels.kv_cache_write import write_kv_cache, write_kv_cache_ref
+    from genai_rt.kernels.rms_norm import rms_norm, rms_norm_ref
+    from genai_rt.kernels.rotary import rotary_embedding, rotary_embedding_ref
+    from genai_rt.kernels.silu_and_mul import silu_and_mul, silu_and_mul_ref
     from genai_rt.model import layers
     from genai_rt.model.attention.torch_backend import write_kv_cache as torch_write_kv_cache
 
@@ -144,14 +179,17 @@ def bench_small_ops(rec: Recorder, dry: bool, device: str) -> None:
             w = torch.randn(hidden, dtype=dtype, device=device)
             _bytes_case(rec, dry, "residual+rmsnorm", f"T{tokens} H{hidden}",
                         lambda: rms_norm(x, res, w, 1e-5), lambda: layers.rms_norm(x, res, w, 1e-5),
-                        4 * x.numel() * size, "torch: model layers.rms_norm")
+                        4 * x.numel() * size, "torch: model layers.rms_norm",
+                        lambda: _compare(rms_norm(x, res, w, 1e-5)[0],
+                                         rms_norm_ref(x, res, w, 1e-5)[0]))
         except Exception as exc:  # noqa: BLE001
             rec.error(f"residual+rmsnorm T{tokens}", exc)
         try:
             gate_up = torch.randn(tokens, 2 * inter, dtype=dtype, device=device)
             _bytes_case(rec, dry, "silu_and_mul", f"T{tokens} I{inter}",
                         lambda: silu_and_mul(gate_up), lambda: layers.silu_and_mul(gate_up),
-                        3 * tokens * inter * size, "torch: model layers.silu_and_mul")
+                        3 * tokens * inter * size, "torch: model layers.silu_and_mul",
+                        lambda: _compare(silu_and_mul(gate_up), silu_and_mul_ref(gate_up)))
         except Exception as exc:  # noqa: BLE001
             rec.error(f"silu_and_mul T{tokens}", exc)
         try:
@@ -163,7 +201,9 @@ def bench_small_ops(rec: Recorder, dry: bool, device: str) -> None:
                         lambda: rotary_embedding(pos, q, k, cache),
                         lambda: layers.rotary_embedding(pos, q, k, cache),
                         2 * (q.numel() + k.numel()) * size + tokens * head_dim * size,
-                        "torch: model layers.rotary_embedding")
+                        "torch: model layers.rotary_embedding",
+                        lambda: _check_rotary(pos, q, k, cache, rotary_embedding,
+                                              rotary_embedding_ref))
         except Exception as exc:  # noqa: BLE001
             rec.error(f"rotary T{tokens}", exc)
         try:
@@ -175,7 +215,9 @@ def bench_small_ops(rec: Recorder, dry: bool, device: str) -> None:
             _bytes_case(rec, dry, "kv cache write", f"T{tokens} KV{kv_heads}x{head_dim}",
                         lambda: write_kv_cache(key, value, kv_cache, slots),
                         lambda: torch_write_kv_cache(key, value, kv_cache, slots),
-                        4 * key.numel() * size, "torch: index_copy_ (model torch backend)")
+                        4 * key.numel() * size, "torch: index_copy_ (model torch backend)",
+                        lambda: _check_kv_write(key, value, kv_cache, slots, write_kv_cache,
+                                                write_kv_cache_ref))
         except Exception as exc:  # noqa: BLE001
             rec.error(f"kv cache write T{tokens}", exc)
 
@@ -229,6 +271,9 @@ def bench_sampling(rec: Recorder, dry: bool, device: str) -> None:
                 return sample_tokens(logits, temperature, tk, tp, mp, seeds=seeds,
                                      bitmask=bitmask)
 
+            greedy = sample_tokens(logits, torch.zeros(rows, device=device), bitmask=bitmask)
+            want = logits.masked_fill(~allowed, float("-inf")).argmax(-1)
+            check = "ok (greedy = masked argmax)" if torch.equal(greedy, want) else "MISMATCH"
             us = median_us(ours, dry)
             fused_us = median_us(fused, dry)
             graph_us = graph_median_us(fused, dry)
@@ -236,6 +281,7 @@ def bench_sampling(rec: Recorder, dry: bool, device: str) -> None:
             rec.add(name, shape, us, torch_us=torch_us, target="<30 us (B64 x 128k)",
                     status=("ok" if min(us, fused_us) < 30 else "below target") if not dry
                     else "dry-run",
+                    check=check,
                     note=f"mask={mask_backend}+sample; mask fused into sampler: "
                          f"{fused_us:.1f} us eager, "
                          f"{'-' if graph_us is None else f'{graph_us:.1f}'} us graph replay")
@@ -253,10 +299,13 @@ def bench_topk(rec: Recorder, dry: bool, device: str) -> None:
         shape = f"B{rows} V{vocab} k={k} fp32"
         try:
             x = torch.randn(rows, vocab, device=device)
+            values, _ = top_k(x, k, backend=backend)
+            check = ("ok (values = torch.topk)" if torch.equal(values, torch.topk(x, k).values)
+                     else "MISMATCH")
             us = median_us(lambda: top_k(x, k, backend=backend), dry)
             torch_us = median_us(lambda: torch.topk(x, k, dim=1), dry)
             rec.add("top-k (CUDA core)", shape, us, value=x.numel() * 4 / us / 1e3, unit="GB/s",
-                    torch_us=torch_us, note=f"backend={backend}; torch: torch.topk")
+                    torch_us=torch_us, note=f"backend={backend}; torch: torch.topk", check=check)
         except Exception as exc:  # noqa: BLE001
             rec.error(f"top-k {shape}", exc)
 
