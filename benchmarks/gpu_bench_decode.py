@@ -14,6 +14,7 @@ sequence's K/V over all layers) divided by the copy bandwidth measured in this r
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -79,11 +80,22 @@ def run_decode_benchmark(rec: Recorder, dry: bool, out_dir: Path) -> None:
     context, steps = (20, 2) if dry else (1024, 32)
     batches = (1, 3) if dry else (1, 16, 64)
     max_model_len = context + steps + 16
+    which = "genai_rt llama + triton backend"
     try:
+        if os.environ.get("GPU_CHECK_KERNEL_ONLY_MODEL"):
+            raise RuntimeError("GPU_CHECK_KERNEL_ONLY_MODEL is set")
         model = _build_model(dry, max_model_len)
-    except Exception as exc:  # noqa: BLE001 - report and stop this stage
-        rec.error("decode model build", exc)
-        return
+    except Exception as exc:  # noqa: BLE001 - fall back to the kernels-only decoder
+        rec.error("decode: genai_rt.model build (falling back)", exc)
+        from gpu_decode_model import KernelOnlyLlama
+
+        which = "self-contained kernels-only decoder (gpu_decode_model.py)"
+        try:
+            model = KernelOnlyLlama(TINY if dry else LLAMA_1B, max_model_len,
+                                    torch.float32 if dry else torch.bfloat16, device)
+        except Exception as exc2:  # noqa: BLE001 - report and stop this stage
+            rec.error("decode model build", exc2)
+            return
     cfg = model.config
     per_seq_blocks = -(-max_model_len // BLOCK_SIZE)
     num_blocks = max(batches) * per_seq_blocks + 1
@@ -125,6 +137,12 @@ def run_decode_benchmark(rec: Recorder, dry: bool, out_dir: Path) -> None:
                 return model.compute_logits(model(ids, positions[i], kv_caches, metas[i]))
 
             ids = torch.zeros(batch, dtype=torch.int64, device=device)
+            check = None
+            if runner is not None:  # the replayed step must equal the eager one (same KV)
+                replayed = runner.forward(ids, positions[0], metas[0]).clone()
+                eager = model.compute_logits(model(ids, positions[0], kv_caches, metas[0]))
+                err = float((replayed - eager).abs().max())
+                check = f"{'ok' if err <= 1.6e-2 else 'MISMATCH'} (graph vs eager {err:.2g})"
             for i in range(min(3, steps)):  # warm-up (compiles in the eager/dry path)
                 ids = step_fn(ids, i).argmax(-1)
             if not dry:
@@ -144,8 +162,8 @@ def run_decode_benchmark(rec: Recorder, dry: bool, out_dir: Path) -> None:
                     pct_of_peak=100 * tps / roof_tps if roof_tps else None,
                     target=">=70% of roofline (batch 1)" if batch == 1 else None,
                     status=("dry-run" if dry else "ok" if roof_tps and tps >= 0.7 * roof_tps
-                            else "below target" if batch == 1 else None),
-                    note=(f"genai_rt llama + triton backend, "
+                            else "below target" if batch == 1 else None), check=check,
+                    note=(f"{which}, "
                           f"{'CUDA graphs' if runner is not None else 'eager'}; roofline "
                           f"{roof_tps and round(roof_tps)} tok/s "
                           f"(weights {weight_bytes / 1e9:.2f} GB + KV {kv_bytes / 1e9:.2f} GB)"))
