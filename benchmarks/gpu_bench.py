@@ -31,6 +31,8 @@ if DRY_RUN:
 
 COLUMNS = ["stage", "name", "shape", "us", "achieved", "pct_of_peak", "torch_us", "vs_torch",
            "target", "status", "check", "note"]
+CONSOLE_COLUMNS = ["name", "shape", "us", "achieved", "pct_of_peak", "torch_us", "vs_torch",
+                   "status", "check"]
 
 
 def _fmt(value: Any) -> str:
@@ -64,12 +66,22 @@ def report(out_dir: Path) -> int:
         writer = csv.writer(f)
         writer.writerow(COLUMNS)
         writer.writerows(table)
-    widths = [max(len(c), *(len(row[i]) for row in table)) if table else len(c)
-              for i, c in enumerate(COLUMNS)]
-    line = " | ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True))
+    # The console table leaves out stage/target/note (all in the CSV) to stay narrow; notes and
+    # long statuses follow it, one short line each.
+    shown = [COLUMNS.index(c) for c in CONSOLE_COLUMNS]
+    cells = [[row[i][:40] for i in shown] for row in table]
+    widths = [max(len(c), *(len(row[j]) for row in cells)) if cells else len(c)
+              for j, c in enumerate(CONSOLE_COLUMNS)]
+    line = " | ".join(c.ljust(w) for c, w in zip(CONSOLE_COLUMNS, widths, strict=True))
     print("\n" + line + "\n" + "-" * len(line))
-    for row in table:
+    for row in cells:
         print(" | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    print("\nnotes:")
+    for r in rows:
+        text = "; ".join(str(r[k]) for k in ("status", "note") if r.get(k) and
+                         (k == "note" or len(str(r[k])) > 40))
+        if text:
+            print(f"  {r['name']} {r['shape']}: {text}"[:160])
     print(f"\npeaks measured in this run: copy {_fmt(copy_gbs)} GB/s, bf16 matmul "
           f"{_fmt(mm_tflops)} TFLOP/s; 'vs torch' > 1 means faster than torch; pct_of_peak is "
           "of those peaks (decode rows: of the weight+KV roofline)")
