@@ -2,10 +2,12 @@
 
 Two launches:
 
-1. ``_sampling_threshold_kernel``, one program per logits row: the row max, then the smallest
-   kept value as a threshold found by bisection on the float's order-preserving int32 key
-   (min-p is a closed form; top-k counts, top-p sums mass; ≤ 32 passes each, only for rows that
-   ask for them). No sort, no [rows, vocab] scratch.
+1. ``_sampling_threshold_kernel``, one program per logits row, only when a filter is asked
+   for: the row max, then the smallest kept value as an int32 order key of the float. Min-p is
+   a closed form; top-k is a radix select (4 passes of an 8-bit histogram); top-p packs the
+   kept values into a scratch row and sorts them in registers when they fit (``KEPT_CAP``),
+   else bisects on the key (≤ 32 passes). No full sort of the vocabulary, no [rows, vocab]
+   scratch.
 2. ``_sample_race_kernel``, one program per draw: an exponential race (Gumbel-max) over the kept
    tokens, ``argmax(x_i - log(-log(u_i)))`` with u from Philox keyed by the draw's seed, which
    draws token i with probability softmax(x)_i restricted to the kept set, in one pass.
@@ -23,6 +25,7 @@ import math
 import torch
 import triton
 import triton.language as tl
+from genai_rt.kernels._tile_dot import INTERPRETED
 
 
 def _allowed_ref(bitmask: torch.Tensor | None, rows: int, vocab: int, device) -> torch.Tensor:
@@ -77,6 +80,10 @@ def sampling_probs_ref(
     return probs
 
 
+# Kept sets up to this size get top-p by an in-register sort instead of bisection.
+# NOTE: the interpreter sorts 1024 values in ~4 s (a Python-level bitonic network), so tests
+# there use 128: both the sort and the bisection path still run on the test shapes.
+KEPT_CAP = 128 if INTERPRETED else 1024
 # _order_key(-inf): 0xFF800000 as int32, magnitude bits flipped (tested against torch).
 NEG_INF_KEY: tl.constexpr = tl.constexpr(-2139095041)
 
@@ -111,10 +118,62 @@ def _load_scaled(logits_ptr, bitmask_ptr, row, tokens, vocab, logits_stride, bit
 
 
 @triton.jit
+def _top_k_radix(logits_ptr, bitmask_ptr, row, lo, top_k, vocab, logits_stride, bitmask_stride,
+                 bitmask_words, inv_temp, HAS_MASK: tl.constexpr, BLOCK: tl.constexpr):
+    """The k-th largest key among the keys >= lo (lo itself when fewer than k are): a radix
+    select over the unsigned key, 8 bits a pass, so 4 passes instead of 32 bisection steps."""
+    offs = tl.arange(0, BLOCK)
+    bins = tl.arange(0, 512)  # digits 0..255; 256 collects the keys outside the prefix
+    prefix = lo - lo  # int64 zero: the digits chosen so far, in the unsigned-key domain
+    remaining = top_k.to(tl.int64)
+    enough = remaining > 0
+    for i in tl.static_range(4):
+        shift: tl.constexpr = 24 - 8 * i
+        hist = tl.zeros([512], tl.int32)
+        for start in range(0, vocab, BLOCK):
+            x = _load_scaled(logits_ptr, bitmask_ptr, row, start + offs, vocab, logits_stride,
+                             bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
+            key = _order_key(x).to(tl.int64)
+            unsigned_key = key + 2147483648
+            match = (key >= lo) & ((unsigned_key >> (shift + 8)) == (prefix >> (shift + 8)))
+            digit = tl.where(match, (unsigned_key >> shift) & 255, 256).to(tl.int32)
+            hist += tl.histogram(digit, 512)
+        counts = tl.where(bins < 256, hist, 0)
+        total = tl.sum(counts, axis=0)
+        at_or_above = total - tl.cumsum(counts, axis=0) + counts  # keys with digit >= bin
+        chosen = tl.max(tl.where((at_or_above >= remaining) & (bins < 256), bins, -1), axis=0)
+        chosen = tl.maximum(chosen, 0)
+        above = tl.sum(tl.where((bins > chosen) & (bins < 256), counts, 0), axis=0)
+        if i == 0:
+            enough = total >= remaining
+        remaining = remaining - above
+        prefix = prefix | (chosen.to(tl.int64) << shift)
+    return tl.where(enough, tl.maximum(lo, prefix - 2147483648), lo)
+
+
+@triton.jit
+def _gather_kept(logits_ptr, bitmask_ptr, scratch_ptr, row, lo, vocab, logits_stride,
+                 bitmask_stride, bitmask_words, inv_temp, HAS_MASK: tl.constexpr,
+                 BLOCK: tl.constexpr, CAP: tl.constexpr):
+    """Packs the values with key >= lo into scratch[row, :CAP] (in token order); returns how
+    many there are (more than CAP: only the first CAP were written)."""
+    offs = tl.arange(0, BLOCK)
+    count = 0
+    for start in range(0, vocab, BLOCK):
+        x = _load_scaled(logits_ptr, bitmask_ptr, row, start + offs, vocab, logits_stride,
+                         bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
+        keep = _order_key(x).to(tl.int64) >= lo
+        slot = count + tl.cumsum(keep.to(tl.int32), axis=0) - 1
+        tl.store(scratch_ptr + row * CAP + slot, x, mask=keep & (slot < CAP))
+        count += tl.sum(keep.to(tl.int32), axis=0)
+    return count
+
+
+@triton.jit
 def _sampling_threshold_kernel(
     logits_ptr, bitmask_ptr, temperature_ptr, top_k_ptr, top_p_ptr, min_p_ptr,
-    threshold_ptr, vocab, logits_stride, bitmask_stride, bitmask_words,
-    HAS_MASK: tl.constexpr, BLOCK: tl.constexpr,
+    threshold_ptr, scratch_ptr, vocab, logits_stride, bitmask_stride, bitmask_words,
+    HAS_MASK: tl.constexpr, BLOCK: tl.constexpr, CAP: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     greedy, inv_temp = _inverse_temperature(tl.load(temperature_ptr + row))
@@ -134,22 +193,31 @@ def _sampling_threshold_kernel(
     min_p_value = row_max + tl.log(tl.where(min_p > 0, min_p, 1.0))
     lo = tl.where(min_p > 0, tl.maximum(floor_key, _order_key(min_p_value).to(tl.int64)),
                   floor_key)
-    hi = _order_key(row_max).to(tl.int64)
-    hi = tl.where(greedy | (top_k <= 0) | (top_k >= vocab), lo, tl.maximum(hi, lo))
-    # top-k: the largest key K with count(key >= K) >= k (invariant holds at lo).
-    while lo < hi:
-        mid = lo + (hi - lo + 1) // 2
-        count = 0
-        for start in range(0, vocab, BLOCK):
-            x = _load_scaled(logits_ptr, bitmask_ptr, row, start + offs, vocab, logits_stride,
-                             bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
-            count += tl.sum((_order_key(x).to(tl.int64) >= mid).to(tl.int32), axis=0)
-        ok = count >= top_k
-        lo = tl.where(ok, mid, lo)
-        hi = tl.where(ok, hi, mid - 1)
+    if (greedy == 0) & (top_k > 0) & (top_k < vocab):
+        lo = _top_k_radix(logits_ptr, bitmask_ptr, row, lo, top_k, vocab, logits_stride,
+                          bitmask_stride, bitmask_words, inv_temp, HAS_MASK, BLOCK)
 
-    # top-p: the largest key K with mass(key >= K) >= top_p * mass(key >= lo).
+    # top-p: the largest key K with mass(key >= K) >= top_p * mass(key >= lo). When the kept set
+    # fits CAP values (small top-k, tight min-p, small vocab) it is packed, sorted and cut in
+    # registers (1 pass); otherwise bisection over the key (up to 32 passes).
     hi = tl.where(greedy | (top_p >= 1.0), lo, tl.maximum(_order_key(row_max).to(tl.int64), lo))
+    kept_count = CAP + 1
+    small = ((top_k > 0) & (top_k <= CAP)) | (min_p > 0) | (vocab <= CAP)
+    if (lo < hi) & small:
+        kept_count = _gather_kept(logits_ptr, bitmask_ptr, scratch_ptr, row, lo, vocab,
+                                  logits_stride, bitmask_stride, bitmask_words, inv_temp,
+                                  HAS_MASK, BLOCK, CAP)
+    if (lo < hi) & (kept_count <= CAP):
+        idx = tl.arange(0, CAP)
+        values = tl.load(scratch_ptr + row * CAP + idx, mask=idx < kept_count,
+                         other=float("-inf"))
+        values = tl.sort(values, descending=True)
+        mass = tl.exp(values - row_max)
+        cumulative = tl.cumsum(mass, axis=0)
+        cut = tl.min(tl.where(cumulative >= top_p * tl.sum(mass, axis=0), idx, CAP), axis=0)
+        cut_value = tl.sum(tl.where(idx == cut, values, 0.0), axis=0)
+        lo = tl.maximum(lo, _order_key(cut_value).to(tl.int64))
+        hi = lo
     total = 0.0
     if lo < hi:
         for start in range(0, vocab, BLOCK):
@@ -159,13 +227,13 @@ def _sampling_threshold_kernel(
             total += tl.sum(tl.where(kept, tl.exp(x - row_max), 0.0), axis=0)
     while lo < hi:
         mid = lo + (hi - lo + 1) // 2
-        mass = 0.0
+        mass_at_mid = 0.0
         for start in range(0, vocab, BLOCK):
             x = _load_scaled(logits_ptr, bitmask_ptr, row, start + offs, vocab, logits_stride,
                              bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
             kept = _order_key(x).to(tl.int64) >= mid
-            mass += tl.sum(tl.where(kept, tl.exp(x - row_max), 0.0), axis=0)
-        ok = mass >= top_p * total
+            mass_at_mid += tl.sum(tl.where(kept, tl.exp(x - row_max), 0.0), axis=0)
+        ok = mass_at_mid >= top_p * total
         lo = tl.where(ok, mid, lo)
         hi = tl.where(ok, hi, mid - 1)
 
@@ -241,14 +309,15 @@ def sampling_thresholds(
     threshold = torch.empty(num_rows, dtype=torch.int32, device=logits.device)
     if num_rows == 0:
         return threshold
+    scratch = torch.empty(num_rows, KEPT_CAP, dtype=torch.float32, device=logits.device)
     # NOTE: 4096-token tiles: 32 tiles per 128k row, 16 fp32 values per thread at 8 warps.
     block = min(4096, triton.next_power_of_2(vocab))
     _sampling_threshold_kernel[(num_rows,)](
         logits, bitmask if bitmask is not None else logits, temperature, top_k, top_p, min_p,
-        threshold, vocab, logits.stride(0),
+        threshold, scratch, vocab, logits.stride(0),
         bitmask.stride(0) if bitmask is not None else 0,
         bitmask.shape[1] if bitmask is not None else 0, HAS_MASK=bitmask is not None,
-        BLOCK=block, num_warps=8,
+        BLOCK=block, CAP=KEPT_CAP, num_warps=8,
     )
     return threshold
 

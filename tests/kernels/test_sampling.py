@@ -39,20 +39,22 @@ def _random_bitmask(rows: int, vocab: int, seed: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize("temperature,top_k,top_p,min_p,masked", [
-    (1.0, 0, 1.0, 0.0, False),     # nothing filtered
-    (0.5, 13, 1.0, 0.0, True),     # top-k over a grammar mask
-    (2.0, 0, 0.6, 0.0, False),     # top-p
-    (1.0, 0, 1.0, 0.05, True),     # min-p
-    (0.25, 40, 0.9, 0.01, False),  # all three
-    (1.0, 7, 1.0, 0.0, False),     # top-k on heavily tied logits (ties at the cut are kept)
+@pytest.mark.parametrize("temperature,top_k,top_p,min_p,masked,tied", [
+    (1.0, 0, 1.0, 0.0, False, False),     # nothing filtered
+    (0.5, 13, 1.0, 0.0, True, False),     # top-k (radix select) over a grammar mask
+    (2.0, 0, 0.6, 0.0, False, False),     # top-p over a large kept set (bisection)
+    (1.0, 0, 1.0, 0.05, True, False),     # min-p
+    (0.25, 40, 0.9, 0.01, False, False),  # all three (top-p by the packed sort)
+    (1.0, 7, 1.0, 0.0, False, True),      # top-k on ~15 distinct values (ties at the cut kept)
+    (1.0, 60, 0.5, 0.0, False, True),     # top-p by the packed sort, ties at the cut kept
+    (1.0, 0, 0.8, 0.001, False, False),   # min-p leaves too many to pack: bisection fallback
 ])
-def test_kept_set_equals_reference(dtype, temperature, top_k, top_p, min_p, masked,
+def test_kept_set_equals_reference(dtype, temperature, top_k, top_p, min_p, masked, tied,
                                    device) -> None:
     rows, vocab = 5, 1000
     gen = torch.Generator().manual_seed(top_k + vocab)
     logits = torch.randn(rows, vocab, generator=gen) * 3
-    if top_k == 7:
+    if tied:
         logits = logits.round()  # ~15 distinct values
     logits = logits.to(dtype)
     bitmask = _random_bitmask(rows, vocab, 5) if masked else None
