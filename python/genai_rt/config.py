@@ -44,6 +44,8 @@ class ModelConfig:
         "auto" picks triton on CUDA, torch on CPU.
     device : {"auto", "cpu", "cuda"}
         "auto" is cuda when torch sees a GPU.
+    enforce_eager : bool
+        On CUDA, run decode steps eagerly instead of replaying captured CUDA graphs.
     """
 
     path: str
@@ -51,6 +53,7 @@ class ModelConfig:
     max_model_len: int | None = None
     attention_backend: str = "auto"
     device: str = "auto"
+    enforce_eager: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
@@ -59,6 +62,8 @@ class ModelConfig:
         _positive_int("max_model_len", self.max_model_len, allow_none=True)
         _choice("attention_backend", self.attention_backend, ATTENTION_BACKENDS)
         _choice("device", self.device, DEVICES)
+        if not isinstance(self.enforce_eager, bool):
+            raise ValueError(f"enforce_eager must be a bool, got {self.enforce_eager!r}")
 
 
 @dataclass(frozen=True)

@@ -64,6 +64,7 @@ class EngineCore:
         self.runner = ModelRunner(
             self.model, self.num_blocks, cache.block_size, sched_cfg.max_num_batched_tokens,
             sched_cfg.max_num_seqs, self.max_model_len, self.eos_token_ids,
+            use_cuda_graphs=not config.model.enforce_eager and self.model.backend.name == "triton",
         )
         self.vocab_size = cfg.vocab_size
         self.requests: dict[str, RequestState] = {}

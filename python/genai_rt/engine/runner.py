@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -49,6 +50,9 @@ class ModelRunner:
     max_num_tokens, max_num_seqs, max_model_len : int
         The scheduler's limits (size the batch buffers).
     eos_token_ids : Sequence[int]
+    use_cuda_graphs : bool
+        On CUDA with a graph-safe backend (triton): replay captured graphs for pure-decode
+        steps (``genai_rt.model.cuda_graph``); everything else runs eagerly.
     """
 
     def __init__(
@@ -60,6 +64,7 @@ class ModelRunner:
         max_num_seqs: int,
         max_model_len: int,
         eos_token_ids: Sequence[int],
+        use_cuda_graphs: bool = False,
     ) -> None:
         cfg = model.config
         self.model = model
@@ -79,6 +84,14 @@ class ModelRunner:
         )
         self.sampler = Sampler(cfg.vocab_size, eos_token_ids)
         self._mask_worker = ThreadPoolExecutor(1, thread_name_prefix="genai_rt-grammar")
+        self._graphs: Any = None
+        if use_cuda_graphs and self.device.type == "cuda":
+            from genai_rt.model.cuda_graph import DEFAULT_BATCH_SIZES, CudaGraphDecodeRunner
+
+            sizes = [b for b in DEFAULT_BATCH_SIZES if b <= max_num_seqs] or [1]
+            self._graphs = CudaGraphDecodeRunner(model, self.kv_caches, sizes)
+            self._graphs.capture()
+            logger.info("captured CUDA graphs for decode batch sizes %s", sizes)
 
     def execute(
         self,
@@ -109,7 +122,10 @@ class ModelRunner:
             # bitmask: [len(masked_rows), ceil(V / 32)] int32, all tokens allowed by default
             bitmask = torch.full((len(masked_rows), self.bitmask_words), -1, dtype=torch.int32)
             pending = self._mask_worker.submit(fill, bitmask)
-        hidden = self.model(batch.input_ids, batch.positions, self.kv_caches, batch.meta)
+        if self._graphs is not None:  # replays a graph for pure decode, else runs eagerly
+            hidden = self._graphs.forward(batch.input_ids, batch.positions, batch.meta)
+        else:
+            hidden = self.model(batch.input_ids, batch.positions, self.kv_caches, batch.meta)
         if not seq_rows:
             if pending is not None:
                 pending.result()
