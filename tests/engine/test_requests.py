@@ -139,3 +139,16 @@ def test_bad_requests_get_clear_errors(tiny_checkpoint: tuple[Path, torch.nn.Mod
     with pytest.raises(ValueError, match="block_size must be a positive int"):
         EngineConfig.from_model("x", block_size=0)
     assert llm.engine.stats()["kv_blocks_used"] == 0
+
+
+def test_a_request_with_no_valid_token_fails_alone(llm: LLM) -> None:
+    # After "a" the grammar allows only EOS, which min_tokens masks: row 1 has no token left.
+    impossible = SamplingParams(temperature=0, max_tokens=5, min_tokens=3,
+                                grammar={"choice": ["a"]})
+    fine = SamplingParams(temperature=0, max_tokens=6, ignore_eos=True)
+    alone = llm.generate(["jumps over"], fine)[0].outputs[0].token_ids
+    outs = llm.generate(["jumps over", "Hi", "jumps over"], [fine, impossible, fine])
+    assert outs[1].outputs[0].finish_reason == "abort" and "no token survives" in outs[1].error
+    assert outs[0].outputs[0].token_ids == alone == outs[2].outputs[0].token_ids
+    assert outs[0].error is None
+    assert llm.engine.stats()["kv_blocks_used"] == 0

@@ -177,18 +177,27 @@ class EngineCore:
             lambda rows: self._grammar_masks([seqs[i] for i in rows]),
         )
         self.scheduler.commit(sched)
-        sampled = result.sampled
-        if sampled is None:
-            return []
         now = time.monotonic()
         touched: dict[str, RequestState] = {}
-        top = sampled.top_logprobs
-        for j, row in enumerate(result.seq_rows):
+        for row in result.failed_rows:
             seq = seqs[row]
-            self._append(seq, sampled.token_ids[j], sampled.logprobs[j],
-                         top[j] if top is not None else None, now)
             req = seq.owner.request
+            logger.warning("request %s cannot be sampled: %s", req.request_id, result.error)
+            req.error = str(result.error)
+            for sibling in req.seqs:  # the whole request stops, n > 1 included
+                self._finish(sibling, "abort")
             touched[req.request_id] = req
+        sampled = result.sampled
+        if sampled is None and not touched:
+            return []
+        if sampled is not None:
+            top = sampled.top_logprobs
+            for j, row in enumerate(result.seq_rows):
+                seq = seqs[row]
+                self._append(seq, sampled.token_ids[j], sampled.logprobs[j],
+                             top[j] if top is not None else None, now)
+                req = seq.owner.request
+                touched[req.request_id] = req
         outputs = []
         for req in touched.values():
             done = req.num_finished == len(req.seqs)
@@ -216,10 +225,16 @@ class EngineCore:
         ):
             reason = "length"
         if reason is not None:
-            self.scheduler.remove(seq)
-            state.finish(reason)
-            req.num_finished += 1
-            req.metrics.num_preemptions += seq.num_preemptions
+            self._finish(seq, reason)
+
+    def _finish(self, seq: Sequence, reason: str) -> None:
+        if seq.is_finished:
+            return
+        self.scheduler.remove(seq)
+        seq.owner.finish(reason)
+        req = seq.owner.request
+        req.num_finished += 1
+        req.metrics.num_preemptions += seq.num_preemptions
 
     def _grammar_masks(self, seqs: list[Sequence]) -> tuple[list[int], MaskFiller] | None:
         rows = [i for i, s in enumerate(seqs) if s.owner.matcher is not None]
@@ -243,6 +258,7 @@ class EngineCore:
             outputs=completions,
             finished=all(c.finish_reason is not None for c in completions),
             metrics=metrics,
+            error=req.error,
         )
 
     # ----------------------------------------------------------------------------- stats

@@ -79,6 +79,9 @@ class RequestOutput:
     finished : bool
         True once every completion has finished.
     metrics : RequestMetrics
+    error : str | None
+        Why the engine stopped the request early (e.g. no token survives its constraints);
+        its completions then end with finish_reason "abort".
     """
 
     request_id: str
@@ -87,3 +90,4 @@ class RequestOutput:
     outputs: list[CompletionOutput]
     finished: bool
     metrics: RequestMetrics
+    error: str | None = None

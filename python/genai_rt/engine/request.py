@@ -27,6 +27,7 @@ class RequestState:
     stream: bool
     seqs: list[Sequence] = field(default_factory=list)
     num_finished: int = 0
+    error: str | None = None
 
 
 class SeqState:

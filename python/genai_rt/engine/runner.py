@@ -11,7 +11,7 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -20,7 +20,7 @@ from genai_rt._core import KvCacheManager
 from genai_rt.engine.batch import BatchBuilder
 from genai_rt.engine.scheduler import SchedulerOutput
 from genai_rt.model.llama import LlamaForCausalLM
-from genai_rt.sampling.outputs import SamplerOutput
+from genai_rt.sampling.outputs import SamplerOutput, SamplingError
 from genai_rt.sampling.params import SamplingRow
 from genai_rt.sampling.sampler import Sampler
 
@@ -32,10 +32,16 @@ MaskFiller = Callable[[torch.Tensor], None]
 
 @dataclass
 class StepResult:
-    """The rows sampled this step: ``seq_rows[i]`` indexes ``SchedulerOutput.seqs``."""
+    """The rows sampled this step: ``seq_rows[i]`` indexes ``SchedulerOutput.seqs``.
+
+    ``failed_rows`` (same indexing) could not be sampled (no token survives their masks);
+    ``error`` says why. The other rows are sampled as usual.
+    """
 
     seq_rows: list[int]
     sampled: SamplerOutput | None
+    failed_rows: list[int] = field(default_factory=list)
+    error: SamplingError | None = None
 
 
 class ModelRunner:
@@ -134,8 +140,29 @@ class ModelRunner:
         logits = self.model.compute_logits(hidden.index_select(0, batch.sample_indices))
         if pending is not None:
             pending.result()  # re-raises a matcher error here, on the engine thread
-        sampled = self.sampler(logits, rows_of(seq_rows), bitmask, masked_rows)
-        return StepResult(seq_rows, sampled)
+        rows = rows_of(seq_rows)
+        try:
+            return StepResult(seq_rows, self.sampler(logits, rows, bitmask, masked_rows))
+        except SamplingError as err:  # fail those rows alone; the rest of the batch goes on
+            return self._sample_without(err, seq_rows, logits, rows, bitmask, masked_rows)
+
+    def _sample_without(
+        self, err: SamplingError, seq_rows: list[int], logits: torch.Tensor,
+        rows: list[SamplingRow], bitmask: torch.Tensor | None, masked_rows: list[int] | None,
+    ) -> StepResult:
+        bad = set(err.rows)
+        keep = [i for i in range(len(seq_rows)) if i not in bad]
+        failed = [seq_rows[i] for i in sorted(bad)]
+        if not keep:
+            return StepResult([], None, failed, err)
+        if bitmask is not None and masked_rows is not None:
+            new_index = {old: new for new, old in enumerate(keep)}
+            kept_masks = [j for j, r in enumerate(masked_rows) if r in new_index]
+            masked_rows = [new_index[masked_rows[j]] for j in kept_masks]
+            bitmask = bitmask[kept_masks] if kept_masks else None
+            masked_rows = masked_rows if kept_masks else None
+        sampled = self.sampler(logits[keep], [rows[i] for i in keep], bitmask, masked_rows)
+        return StepResult([seq_rows[i] for i in keep], sampled, failed, err)
 
     def shutdown(self) -> None:
         self._mask_worker.shutdown(wait=True)
