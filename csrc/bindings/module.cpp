@@ -241,6 +241,10 @@ void BindKv(py::module_& m) {
       .def("blocks_needed", &kv::KvCacheManager::BlocksNeeded, py::arg("seq_id"),
            py::arg("num_new"))
       .def("commit", &kv::KvCacheManager::Commit, py::arg("seq_id"), py::arg("num_new"))
+      .def("commit_batch", &kv::KvCacheManager::CommitBatch, py::arg("seq_ids"),
+           py::arg("num_new"))
+      .def("append_token_batch", &kv::KvCacheManager::AppendTokenBatch, py::arg("seq_ids"),
+           py::arg("tokens"))
       .def("reset", &kv::KvCacheManager::Reset, py::arg("seq_id"))
       .def("free", &kv::KvCacheManager::Free, py::arg("seq_id"))
       .def(

@@ -127,6 +127,22 @@ void KvCacheManager::Commit(int64_t seq_id, int32_t num_new) {
   }
 }
 
+void KvCacheManager::CommitBatch(const std::vector<int64_t>& seq_ids,
+                                 const std::vector<int32_t>& num_new) {
+  if (seq_ids.size() != num_new.size()) {
+    throw std::invalid_argument("seq_ids and num_new differ in length");
+  }
+  for (size_t i = 0; i < seq_ids.size(); ++i) Commit(seq_ids[i], num_new[i]);
+}
+
+void KvCacheManager::AppendTokenBatch(const std::vector<int64_t>& seq_ids,
+                                      const std::vector<int32_t>& tokens) {
+  if (seq_ids.size() != tokens.size()) {
+    throw std::invalid_argument("seq_ids and tokens differ in length");
+  }
+  for (size_t i = 0; i < seq_ids.size(); ++i) Get(seq_ids[i]).tokens.push_back(tokens[i]);
+}
+
 void KvCacheManager::ReleaseBlocks(Sequence& seq) {
   // Tail first: the end of a sequence is the least likely to be shared, so it is evicted first.
   for (auto it = seq.blocks.rbegin(); it != seq.blocks.rend(); ++it) pool_.DecRef(*it);

@@ -191,11 +191,12 @@ class EngineCore:
         if sampled is None and not touched:
             return []
         if sampled is not None:
+            sampled_seqs = [seqs[row] for row in result.seq_rows]
+            self.scheduler.append_tokens(sampled_seqs, sampled.token_ids)
             top = sampled.top_logprobs
-            for j, row in enumerate(result.seq_rows):
-                seq = seqs[row]
-                self._append(seq, sampled.token_ids[j], sampled.logprobs[j],
-                             top[j] if top is not None else None, now)
+            for j, seq in enumerate(sampled_seqs):
+                self._after_token(seq, sampled.token_ids[j], sampled.logprobs[j],
+                                  top[j] if top is not None else None, now)
                 req = seq.owner.request
                 touched[req.request_id] = req
         outputs = []
@@ -208,13 +209,13 @@ class EngineCore:
                 outputs.append(self._output(req))
         return outputs
 
-    def _append(
+    def _after_token(
         self, seq: Sequence, token: int, logprob: float, top: list[tuple[int, float]] | None,
         now: float,
     ) -> None:
+        """Detokenize, check stops and limits for a token already appended to ``seq``."""
         state: SeqState = seq.owner
         req = state.request
-        self.scheduler.append_token(seq, token)
         if req.metrics.first_token_time is None:
             req.metrics.first_token_time = now
         state.record_logprobs(token, logprob, top)

@@ -193,14 +193,18 @@ class Scheduler:
 
     def commit(self, out: SchedulerOutput) -> None:
         """After the forward: the scheduled tokens now have K/V in the cache."""
-        kv = self.kv
+        self.kv.commit_batch([s.seq_id for s in out.seqs], out.num_new)
         for seq, n in zip(out.seqs, out.num_new, strict=True):
-            kv.commit(seq.seq_id, n)
             seq.num_computed += n
 
+    def append_tokens(self, seqs: list[Sequence], token_ids: list[int]) -> None:
+        """Append one sampled token to each sequence (one C++ call for the step)."""
+        self.kv.append_token_batch([s.seq_id for s in seqs], token_ids)
+        for seq, token in zip(seqs, token_ids, strict=True):
+            seq.append(token)
+
     def append_token(self, seq: Sequence, token_id: int) -> None:
-        seq.output_token_ids.append(token_id)
-        self.kv.append_tokens(seq.seq_id, [token_id])
+        self.append_tokens([seq], [token_id])
 
     # ----------------------------------------------------------------------------- stats
     @property

@@ -36,6 +36,7 @@ class Sequence:
         "seq_id",
         "prompt_token_ids",
         "output_token_ids",
+        "num_tokens",
         "num_computed",
         "max_total_len",
         "status",
@@ -56,6 +57,8 @@ class Sequence:
         self.seq_id = seq_id
         self.prompt_token_ids = prompt_token_ids
         self.output_token_ids: list[int] = []
+        # A plain attribute, not a property: read several times per sequence per step.
+        self.num_tokens = len(prompt_token_ids)
         self.num_computed = 0
         self.max_total_len = max_total_len
         self.status = SequenceStatus.WAITING
@@ -64,9 +67,9 @@ class Sequence:
         self.num_preemptions = 0
         self.num_cached_tokens = 0
 
-    @property
-    def num_tokens(self) -> int:
-        return len(self.prompt_token_ids) + len(self.output_token_ids)
+    def append(self, token_id: int) -> None:
+        self.output_token_ids.append(token_id)
+        self.num_tokens += 1
 
     @property
     def prompt_len(self) -> int:

@@ -58,6 +58,10 @@ class KvCacheManager {
   int32_t BlocksNeeded(int64_t seq_id, int32_t num_new) const;
   /// \brief Marks `num_new` more tokens computed and caches the blocks they filled.
   void Commit(int64_t seq_id, int32_t num_new);
+  /// \brief Commit for a whole step: `num_new[i]` tokens of `seq_ids[i]` (one call per step).
+  void CommitBatch(const std::vector<int64_t>& seq_ids, const std::vector<int32_t>& num_new);
+  /// \brief Appends `tokens[i]` to `seq_ids[i]`: the step's sampled tokens in one call.
+  void AppendTokenBatch(const std::vector<int64_t>& seq_ids, const std::vector<int32_t>& tokens);
   /// \brief Releases all blocks, keeps the tokens; the sequence restarts from zero (preemption).
   void Reset(int64_t seq_id);
   /// \brief Releases all blocks and forgets the sequence.
