@@ -13,6 +13,10 @@ speed-up, and genai_rt's TTFT / time-per-output-token percentiles from request m
 
     .venv/bin/python benchmarks/compare_engine_cpu.py            # 64 x 128 tokens (minutes)
     .venv/bin/python benchmarks/compare_engine_cpu.py --quick    # 16 x 32 tokens
+
+NOTE: on a shared, oversubscribed machine pass ``--threads 1`` (both sides): with 2 OpenMP
+threads at load ~7 on 2 cores, one decode step of the tiny test model took 38.9 ms against
+3.8 ms with one thread (SDPA's thread barriers), and run-to-run spread exceeded 2x.
 """
 
 from __future__ import annotations
