@@ -121,6 +121,8 @@ def main() -> None:
     parser.add_argument("--max-num-batched-tokens", type=int, default=2048)
     parser.add_argument("--repeats", type=int, default=3,
                         help="alternating constrained/unconstrained runs (medians reported)")
+    parser.add_argument("--skip-transformers", action="store_true",
+                        help="only the constrained vs unconstrained comparison")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     if args.quick:
@@ -141,8 +143,8 @@ def main() -> None:
         engine_generate(llm, [{"prompt_token_ids": single[0][:32]}], [greedy])  # warm-up
         hf_generate(hf, [single[0][:32]], 2, args.hf_cache)
         latencies = {}
-        for name, prompts in [("1 x 256 prompt", single),
-                              (f"{args.requests} x 32-512", batch)]:
+        workloads = [("1 x 256 prompt", single), (f"{args.requests} x 32-512", batch)]
+        for name, prompts in [] if args.skip_transformers else workloads:
             outs, t_ours = engine_generate(
                 llm, [{"prompt_token_ids": p} for p in prompts], [greedy] * len(prompts))
             theirs, t_hf = hf_generate(hf, prompts, args.new_tokens, args.hf_cache)
@@ -157,16 +159,22 @@ def main() -> None:
         json_params = [SamplingParams(temperature=0.8, seed=i, max_tokens=args.new_tokens,
                                       grammar={"json_schema": SCHEMA})
                        for i in range(args.requests)]
-        engine_generate(llm, text_prompts[:1], json_params[:1])  # compile the schema once
-        # Alternate the two and keep medians: on a shared machine load drifts between runs.
-        rates: dict[str, list[float]] = {"free": [], "json": []}
-        json_outs: list[RequestOutput] = []
+        json_outs, _ = engine_generate(llm, text_prompts, json_params)  # compiles the schema
+        # JSON documents end early (grammar_end): "free, same lengths" runs each request
+        # unconstrained for exactly its JSON output length, isolating the per-token cost of
+        # the constraint from the smaller batches at the tail.
+        matched = [SamplingParams(temperature=0.8, seed=i, ignore_eos=True,
+                                  max_tokens=len(o.outputs[0].token_ids))
+                   for i, o in enumerate(json_outs)]
+        # Alternate the runs and keep medians: on a shared machine load drifts between runs.
+        rates: dict[str, list[float]] = {"free": [], "json": [], "matched": []}
         for _ in range(args.repeats):
-            for kind, params in (("free", sampled), ("json", json_params)):
+            for kind, params in (("free", sampled), ("json", json_params), ("matched", matched)):
                 outs, elapsed = engine_generate(llm, text_prompts, params)
                 rates[kind].append(sum(len(o.outputs[0].token_ids) for o in outs) / elapsed)
                 json_outs = outs if kind == "json" else json_outs
     free_rate, json_rate = statistics.median(rates["free"]), statistics.median(rates["json"])
+    matched_rate = statistics.median(rates["matched"])
     print(f"# genai_rt engine vs transformers generate, CPU ({platform.processor() or 'cpu'}), "
           f"{args.threads} thread(s), torch {torch.__version__}, random Llama 58M fp32")
     print(f"# {args.new_tokens} new tokens per request; genai_rt max_num_batched_tokens="
@@ -183,6 +191,8 @@ def main() -> None:
           f"{[round(r, 1) for r in rates['free']]}")
     print(f"sampled, JSON schema:   median {json_rate:8.1f} tok/s of {args.repeats} runs "
           f"{[round(r, 1) for r in rates['json']]}; ratio {json_rate / free_rate:.2f}")
+    print(f"sampled, free, same lengths as JSON: median {matched_rate:8.1f} tok/s "
+          f"{[round(r, 1) for r in rates['matched']]}; JSON / this {json_rate / matched_rate:.2f}")
     print("JSON finish reasons:", sorted({o.outputs[0].finish_reason or "" for o in json_outs}))
 
 
