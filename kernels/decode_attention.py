@@ -12,7 +12,7 @@ import math
 import torch
 import triton
 import triton.language as tl
-from genai_rt.kernels._tile_dot import INTERPRETED, dot_precision, tile_dot
+from genai_rt.kernels._tile_dot import AUTOTUNE, INTERPRETED, dot_precision, tile_dot
 
 
 def gather_kv_ref(
@@ -132,13 +132,13 @@ def _decode_attention_reduce_kernel(
 
 
 # NOTE: 4 configs, tuned once per (head_dim, group) on the first GPU call (~4 compiles, <1 s
-# of timing); the interpreter runs the middle one only.
+# of timing); the interpreter (and GENAI_RT_TRITON_AUTOTUNE=0) runs BLOCK_N=64, 4 warps.
 _SPLIT_CONFIGS = [
     triton.Config({"BLOCK_N": block_n}, num_warps=warps, num_stages=3)
     for block_n, warps in ((32, 4), (64, 4), (128, 4), (64, 8))
 ]
 _split_kernel = (
-    _decode_attention_split_kernel if INTERPRETED
+    _decode_attention_split_kernel if not AUTOTUNE
     else triton.autotune(configs=_SPLIT_CONFIGS, key=["HEAD_DIM", "BLOCK_G", "PRECISION"])(
         _decode_attention_split_kernel)
 )
@@ -213,7 +213,7 @@ def decode_attention(
     mid_lse = query.new_empty(seqs, heads, num_splits, dtype=torch.float32)
     block_d = triton.next_power_of_2(head_dim)
     k_cache, v_cache = kv_cache[0], kv_cache[1]
-    fixed = {"BLOCK_N": 64, "num_warps": 4} if INTERPRETED else {}
+    fixed = {} if AUTOTUNE else {"BLOCK_N": 64, "num_warps": 4}
     _split_kernel[(seqs, kv_heads, num_splits)](
         query, k_cache, v_cache, block_tables, seq_lens, mid_o, mid_lse,
         scale, query.stride(0), query.stride(1), k_cache.stride(0), k_cache.stride(1),
