@@ -186,6 +186,18 @@ class LlamaForCausalLM(nn.Module):
         """
         if len(kv_caches) != len(self.layers):
             raise ValueError(f"got {len(kv_caches)} KV caches for {len(self.layers)} layers")
+        if input_ids.shape != positions.shape or input_ids.dim() != 1:
+            raise ValueError(
+                f"input_ids {tuple(input_ids.shape)} and positions {tuple(positions.shape)} "
+                "must both be [num_tokens]"
+            )
+        if input_ids.device.type == "cpu" and input_ids.numel():  # free on CPU; a sync on GPU
+            low, high = int(input_ids.min()), int(input_ids.max())
+            if low < 0 or high >= self.config.vocab_size:
+                bad = low if low < 0 else high
+                raise ValueError(
+                    f"token id {bad} out of range for vocab_size={self.config.vocab_size}"
+                )
         if meta.max_seq_len > self.max_model_len:
             raise ValueError(_too_long_message(self.config, meta.max_seq_len, self.max_model_len))
         hidden = F.embedding(input_ids, self.embed_tokens)  # [T, H]
