@@ -41,6 +41,16 @@ def test_missing_directory_and_files(tmp_path: Path, llama_dir: Path) -> None:
         load(tmp_path)
 
 
+def test_consolidated_mistral_file_is_ignored(tmp_path: Path, llama_dir: Path) -> None:
+    copy_checkpoint(llama_dir, tmp_path)
+    save_file({"layers.0.attention.wq.weight": torch.zeros(2, 2)},
+              tmp_path / "consolidated.safetensors")
+    assert load(tmp_path).config.num_hidden_layers == 2
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(CheckpointError, match=r"no \*.safetensors"):
+        load(tmp_path)
+
+
 def test_missing_shard_is_named(tmp_path: Path) -> None:
     save_hf_model("llama", tmp_path, max_shard_size="40KB")
     victim = sorted(tmp_path.glob("*.safetensors"))[1]
