@@ -168,3 +168,13 @@ def test_generation_defaults(tmp_path: Path, llama_dir: Path) -> None:
     )
     defaults = load_generation_defaults(tmp_path, config)
     assert defaults.eos_token_ids == (7, 9) and defaults.get("temperature") == 0.6
+
+
+def test_outputs_accept_in_place_edits(llama_dir: Path) -> None:
+    # Samplers mask and penalise logits in place, outside any inference mode.
+    model = load(llama_dir)
+    logits = model.compute_logits(PagedDriver(model, num_blocks=8, block_size=8).step([(0, [4])]))
+    logits[0, 3] = float("-inf")
+    logits.add_(1.0)
+    assert logits.dtype == torch.float32 and logits.shape == (1, 211)
+    assert not logits.requires_grad

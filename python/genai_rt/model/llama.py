@@ -164,7 +164,9 @@ class LlamaForCausalLM(nn.Module):
             self.embed_tokens.dtype, self.embed_tokens.device,
         )
 
-    @torch.inference_mode()
+    # no_grad, not inference_mode: inference tensors refuse in-place updates outside that mode,
+    # and samplers edit logits in place (penalties, masks).
+    @torch.no_grad()
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -211,7 +213,7 @@ class LlamaForCausalLM(nn.Module):
         hidden, _ = self.ops.rms_norm(hidden, residual, self.norm, self.config.rms_norm_eps)
         return hidden
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """LM head over the selected rows: hidden [N, H] -> logits [N, V] float32."""
         if self.lm_head is None:
