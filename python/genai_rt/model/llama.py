@@ -41,6 +41,35 @@ def _empty(*shape: int) -> nn.Parameter:
     return nn.Parameter(torch.empty(*shape), requires_grad=False)
 
 
+class Projection(nn.Module):
+    """A bias-optional linear layer whose weight layout is picked for CPU decode speed.
+
+    ``weight`` is stored as [in, out] (``transposed``) when out >= in, else as [out, in] as in
+    the checkpoint; the loader writes either layout.
+
+    NOTE: one decode token, weights streaming from DRAM, 1 thread, MKL: ``x @ W`` with W
+    [in, out] against ``F.linear`` with W [out, in] took 11 vs 24 ms for 40 matrices of
+    3072x512, 2.8 vs 6.2 ms for the 32000x512 LM head, 21 vs 26 ms for 120 of 512x512, but
+    12 vs 8.5 ms for 40 of 512x1536 (a down projection). At 64+ rows: within noise. cuBLAS
+    takes either layout through its transpose flags, without a copy (GPU speed not measured).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False) -> None:
+        super().__init__()
+        self.transposed = out_features >= in_features
+        shape = (in_features, out_features) if self.transposed else (out_features, in_features)
+        self.weight = _empty(*shape)
+        self.bias = _empty(out_features) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x: [T, in] -> [T, out]
+        if not self.transposed:
+            return F.linear(x, self.weight, self.bias)
+        if self.bias is None:
+            return torch.mm(x, self.weight)
+        return torch.addmm(self.bias, x, self.weight)
+
+
 class LlamaDecoderLayer(nn.Module):
     """Pre-norm attention + SwiGLU MLP with the residual add fused into the norms."""
 
@@ -54,12 +83,11 @@ class LlamaDecoderLayer(nn.Module):
         self.eps = config.rms_norm_eps
         self.scale = config.head_dim**-0.5
         self.input_layernorm = _empty(hidden)
-        self.qkv_proj = _empty(self.q_size + 2 * self.kv_size, hidden)
-        self.qkv_bias = _empty(self.q_size + 2 * self.kv_size) if config.attention_bias else None
-        self.o_proj = _empty(hidden, self.q_size)
+        self.qkv_proj = Projection(hidden, self.q_size + 2 * self.kv_size, config.attention_bias)
+        self.o_proj = Projection(self.q_size, hidden)
         self.post_attention_layernorm = _empty(hidden)
-        self.gate_up_proj = _empty(2 * inter, hidden)
-        self.down_proj = _empty(hidden, inter)
+        self.gate_up_proj = Projection(hidden, 2 * inter)
+        self.down_proj = Projection(inter, hidden)
 
     def forward(
         self,
@@ -74,7 +102,7 @@ class LlamaDecoderLayer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # hidden, residual: [T, H]
         normed, residual = ops.rms_norm(hidden, residual, self.input_layernorm, self.eps)
-        qkv = F.linear(normed, self.qkv_proj, self.qkv_bias)  # [T, q + 2 kv]
+        qkv = self.qkv_proj(normed)  # [T, q + 2 kv]
         q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
         num_tokens = qkv.shape[0]
         q = q.reshape(num_tokens, self.num_heads, self.head_dim)
@@ -82,9 +110,9 @@ class LlamaDecoderLayer(nn.Module):
         v = v.reshape(num_tokens, self.num_kv_heads, self.head_dim)
         ops.rotary_embedding(positions, q, k, cos_sin_cache)
         attn = backend.forward(q, k, v, kv_cache, meta, self.scale)  # [T, heads, D]
-        hidden = F.linear(attn.reshape(num_tokens, self.q_size), self.o_proj)
+        hidden = self.o_proj(attn.reshape(num_tokens, self.q_size))
         normed, residual = ops.rms_norm(hidden, residual, self.post_attention_layernorm, self.eps)
-        hidden = F.linear(ops.silu_and_mul(F.linear(normed, self.gate_up_proj)), self.down_proj)
+        hidden = self.down_proj(ops.silu_and_mul(self.gate_up_proj(normed)))  # [T, H]
         return hidden, residual
 
 
@@ -123,7 +151,8 @@ class LlamaForCausalLM(nn.Module):
         self.norm = _empty(config.hidden_size)
         # Tied checkpoints (Qwen2 small sizes) reuse the embedding matrix as the LM head.
         self.lm_head = (
-            None if config.tie_word_embeddings else _empty(config.vocab_size, config.hidden_size)
+            None if config.tie_word_embeddings
+            else Projection(config.hidden_size, config.vocab_size)
         )
         self.register_buffer("cos_sin_cache", torch.empty(0), persistent=False)
 
@@ -135,7 +164,9 @@ class LlamaForCausalLM(nn.Module):
             self.embed_tokens.dtype, self.embed_tokens.device,
         )
 
-    @torch.inference_mode()
+    # no_grad, not inference_mode: inference tensors refuse in-place updates outside that mode,
+    # and samplers edit logits in place (penalties, masks).
+    @torch.no_grad()
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -158,6 +189,18 @@ class LlamaForCausalLM(nn.Module):
         """
         if len(kv_caches) != len(self.layers):
             raise ValueError(f"got {len(kv_caches)} KV caches for {len(self.layers)} layers")
+        if input_ids.shape != positions.shape or input_ids.dim() != 1:
+            raise ValueError(
+                f"input_ids {tuple(input_ids.shape)} and positions {tuple(positions.shape)} "
+                "must both be [num_tokens]"
+            )
+        if input_ids.device.type == "cpu" and input_ids.numel():  # free on CPU; a sync on GPU
+            low, high = int(input_ids.min()), int(input_ids.max())
+            if low < 0 or high >= self.config.vocab_size:
+                bad = low if low < 0 else high
+                raise ValueError(
+                    f"token id {bad} out of range for vocab_size={self.config.vocab_size}"
+                )
         if meta.max_seq_len > self.max_model_len:
             raise ValueError(_too_long_message(self.config, meta.max_seq_len, self.max_model_len))
         hidden = F.embedding(input_ids, self.embed_tokens)  # [T, H]
@@ -170,11 +213,12 @@ class LlamaForCausalLM(nn.Module):
         hidden, _ = self.ops.rms_norm(hidden, residual, self.norm, self.config.rms_norm_eps)
         return hidden
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """LM head over the selected rows: hidden [N, H] -> logits [N, V] float32."""
-        weight = self.embed_tokens if self.lm_head is None else self.lm_head
-        return F.linear(hidden, weight).float()
+        if self.lm_head is None:
+            return F.linear(hidden, self.embed_tokens).float()
+        return self.lm_head(hidden).float()
 
 
 def _too_long_message(config: HFModelConfig, length: int, limit: int | None = None) -> str:

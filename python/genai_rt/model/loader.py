@@ -20,7 +20,7 @@ from safetensors import safe_open
 
 from genai_rt.model.attention.base import AttentionBackend
 from genai_rt.model.hf_config import HFModelConfig, ModelConfigError, load_hf_config, parse_dtype
-from genai_rt.model.llama import LlamaForCausalLM, ModelOps
+from genai_rt.model.llama import LlamaForCausalLM, ModelOps, Projection
 
 logger = logging.getLogger(__name__)
 
@@ -28,23 +28,23 @@ INDEX_FILE = "model.safetensors.index.json"
 _LAYER = re.compile(r"^model\.layers\.(\d+)\.(.+)$")
 # Hugging Face suffix within a layer -> (our parameter, which slice of it)
 _LAYER_NAMES: dict[str, tuple[str, str | None]] = {
-    "self_attn.q_proj.weight": ("qkv_proj", "q"),
-    "self_attn.k_proj.weight": ("qkv_proj", "k"),
-    "self_attn.v_proj.weight": ("qkv_proj", "v"),
-    "self_attn.q_proj.bias": ("qkv_bias", "q"),
-    "self_attn.k_proj.bias": ("qkv_bias", "k"),
-    "self_attn.v_proj.bias": ("qkv_bias", "v"),
-    "self_attn.o_proj.weight": ("o_proj", None),
-    "mlp.gate_proj.weight": ("gate_up_proj", "gate"),
-    "mlp.up_proj.weight": ("gate_up_proj", "up"),
-    "mlp.down_proj.weight": ("down_proj", None),
+    "self_attn.q_proj.weight": ("qkv_proj.weight", "q"),
+    "self_attn.k_proj.weight": ("qkv_proj.weight", "k"),
+    "self_attn.v_proj.weight": ("qkv_proj.weight", "v"),
+    "self_attn.q_proj.bias": ("qkv_proj.bias", "q"),
+    "self_attn.k_proj.bias": ("qkv_proj.bias", "k"),
+    "self_attn.v_proj.bias": ("qkv_proj.bias", "v"),
+    "self_attn.o_proj.weight": ("o_proj.weight", None),
+    "mlp.gate_proj.weight": ("gate_up_proj.weight", "gate"),
+    "mlp.up_proj.weight": ("gate_up_proj.weight", "up"),
+    "mlp.down_proj.weight": ("down_proj.weight", None),
     "input_layernorm.weight": ("input_layernorm", None),
     "post_attention_layernorm.weight": ("post_attention_layernorm", None),
 }
 _TOP_NAMES = {
     "model.embed_tokens.weight": "embed_tokens",
     "model.norm.weight": "norm",
-    "lm_head.weight": "lm_head",
+    "lm_head.weight": "lm_head.weight",
 }
 
 
@@ -105,7 +105,9 @@ def weight_files(model_dir: str | Path) -> list[Path]:
         if not files:
             raise CheckpointError(f"{index} has an empty weight_map")
         return files
-    files = sorted(root.glob("*.safetensors"))
+    # Mistral repositories also ship consolidated.safetensors (Mistral's own tensor names) next
+    # to the Hugging Face file(s); only the latter are for this loader.
+    files = sorted(p for p in root.glob("*.safetensors") if not p.name.startswith("consolidated"))
     if not files:
         other = sorted(p.name for p in root.glob("*.bin")) or ["none"]
         raise CheckpointError(
@@ -151,6 +153,10 @@ def load_weights(model: LlamaForCausalLM, files: list[Path]) -> None:
     """Copy every tensor of ``files`` into ``model``'s (already allocated) parameters."""
     config = model.config
     params = dict(model.named_parameters())
+    transposed = {
+        f"{name}.weight" for name, module in model.named_modules()
+        if isinstance(module, Projection) and module.transposed
+    }
     slices = _slices(config)
     filled: set[tuple[str, str | None]] = set()
     for path in files:
@@ -167,8 +173,13 @@ def load_weights(model: LlamaForCausalLM, files: list[Path]) -> None:
                            " (attention biases need attention_bias=true in config.json)")
                     )
                 param_name, part = target
-                param = params[param_name]
-                dest = param.data if part is None else param.data[slice(*slices[part])]
+                # A transposed Projection stores [in, out]: the checkpoint's [out, in] goes in
+                # as its transpose, and q/k/v or gate/up slices are columns.
+                dest = params[param_name].data
+                if param_name in transposed:
+                    dest = dest.t()
+                if part is not None:
+                    dest = dest[slice(*slices[part])]
                 tensor = handle.get_tensor(name)
                 if tuple(tensor.shape) != tuple(dest.shape):
                     raise CheckpointError(
@@ -189,10 +200,10 @@ def _expected_targets(
 ) -> list[tuple[str, str | None]]:
     expected: list[tuple[str, str | None]] = []
     for name, _ in model.named_parameters():
-        leaf = name.rsplit(".", 1)[-1]
-        if leaf in ("qkv_proj", "qkv_bias"):
+        module = name.rsplit(".", 2)[-2] if name.count(".") else ""
+        if module == "qkv_proj":
             expected += [(name, "q"), (name, "k"), (name, "v")]
-        elif leaf == "gate_up_proj":
+        elif module == "gate_up_proj":
             expected += [(name, "gate"), (name, "up")]
         else:
             expected.append((name, None))
@@ -221,13 +232,16 @@ def load_model(
     max_model_len : int, optional
         Longest sequence to accept; defaults to (and may not exceed) ``config.max_model_len``.
     ops : ModelOps, optional
-        Replacement small ops (e.g. Triton); the torch reference otherwise.
+        Replacement small ops; by default those matching ``backend`` (Triton's for the triton
+        backend, the torch reference otherwise).
 
     Raises
     ------
     ModelConfigError, CheckpointError
         With the offending file, tensor or field named.
     """
+    from genai_rt.model.attention.select import model_ops_for
+
     config = load_hf_config(model_dir)
     files = weight_files(model_dir)
     target_dtype = config.dtype if dtype is None else parse_dtype(dtype)
@@ -235,7 +249,7 @@ def load_model(
     if limit <= 0:
         raise ModelConfigError(f"max_model_len must be positive, got {limit}")
     with torch.device("meta"):
-        model = LlamaForCausalLM(config, backend, limit, ops)
+        model = LlamaForCausalLM(config, backend, limit, ops or model_ops_for(backend))
     model = model.to(dtype=target_dtype).to_empty(device=device)
     load_weights(model, files)
     model.init_rotary_cache()

@@ -17,6 +17,7 @@ import torch
 
 from genai_rt.model.attention.base import AttentionBackend
 from genai_rt.model.attention.torch_backend import TorchAttentionBackend
+from genai_rt.model.llama import ModelOps
 
 logger = logging.getLogger(__name__)
 
@@ -73,3 +74,16 @@ def select_attention_backend(
         logger.warning("attention backend %r unavailable; using %r", requested, backend.name)
     logger.info("attention backend: %s (device %s)", backend.name, device)
     return backend
+
+
+def model_ops_for(backend: AttentionBackend) -> ModelOps:
+    """The small ops that go with ``backend``: Triton's with ``triton``, torch's otherwise."""
+    if backend.name != "triton":
+        return ModelOps()
+    try:
+        module = importlib.import_module(_LAZY_BACKENDS["triton"][0])
+        ops: ModelOps = module.triton_model_ops()
+    except (ImportError, AttributeError) as exc:
+        logger.warning("Triton model ops unavailable (%s); using the torch ops", exc)
+        return ModelOps()
+    return ops

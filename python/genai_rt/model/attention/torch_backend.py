@@ -2,21 +2,31 @@
 
 Three paths, picked per sequence from the host-side lengths (no device sync):
 
-- decode sequences (one new token) are batched: their K/V are gathered from the paged cache
-  into one padded tensor and run through one ``F.scaled_dot_product_attention`` with a length
-  mask. GQA is folded into the query axis (``[S, kv_heads, group, D]``) so K/V are never
-  repeated per query head.
+- decode sequences (one new token) are sorted by context length and cut into a few buckets of
+  similar lengths; each bucket's K/V blocks are gathered into one padded tensor and run through
+  one ``F.scaled_dot_product_attention`` with a length mask. GQA is folded into the query axis
+  (``[S, kv_heads, group, D]``) so K/V are never repeated per query head.
 - a prefill chunk with no cached context attends to its own K/V with ``is_causal=True``.
 - a chunk with cached context (chunked prefill) gathers its context and uses an explicit
   causal mask offset by the cached length.
+
+Per-step index tensors and masks are built once per ``AttentionMetadata`` and reused by every
+layer. Gathers write into a reused workspace: on CPU a fresh 37 MB tensor per gather cost 27 ms
+(page faults) against 3.4 ms for ``index_select(out=...)`` into a warm buffer (1 thread).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 
 from genai_rt.model.attention.base import AttentionMetadata
+
+# A decode bucket ends when the next (shorter) context is below this fraction of the bucket's
+# longest: padding then wastes at most ~30% of the gathered K/V.
+BUCKET_LENGTH_RATIO = 0.7
 
 
 def write_kv_cache(
@@ -42,26 +52,38 @@ def write_kv_cache(
     flat[1].index_copy_(0, slot_mapping, value.to(kv_cache.dtype))
 
 
-def gather_context(
-    kv_cache: torch.Tensor, block_tables: torch.Tensor, num_blocks: int
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """K and V of the first ``num_blocks`` blocks of each row of ``block_tables``.
+@dataclass
+class _Gather:
+    """One padded K/V gather + SDPA call: ``num_seqs`` sequences of ``num_blocks`` blocks."""
 
-    Returns
-    -------
-    (keys, values), each [S, kv_heads, num_blocks * block_size, head_dim]
-    """
-    blocks = block_tables[:, :num_blocks].long()
-    # kv_cache[0][blocks]: [S, num_blocks, block_size, kv_heads, head_dim]
-    keys = kv_cache[0][blocks].flatten(1, 2).transpose(1, 2)
-    values = kv_cache[1][blocks].flatten(1, 2).transpose(1, 2)
-    return keys, values
+    rows: torch.Tensor  # int64 [S]: rows of the flat batch of the sequences' (decode) queries
+    block_ids: torch.Tensor  # int64 [S * num_blocks], padding pointed at block 0
+    mask: torch.Tensor  # [S, 1, 1 | q_len, num_blocks * block_size], 0 or -inf, query dtype
+    num_seqs: int
+    num_blocks: int
+
+
+@dataclass
+class _StepPlan:
+    """Index tensors and masks of one step, shared by every layer."""
+
+    query_lens: list[int]
+    seq_lens: list[int]
+    dtype: torch.dtype
+    decode: list[_Gather] = field(default_factory=list)
+    # (start, end, gather or None when the chunk has no cached context)
+    prefill: list[tuple[int, int, _Gather | None]] = field(default_factory=list)
 
 
 class TorchAttentionBackend:
     """Paged attention per the ``AttentionBackend`` contract, in plain torch."""
 
     name = "torch"
+
+    def __init__(self) -> None:
+        self._plan: _StepPlan | None = None
+        self._plan_meta: AttentionMetadata | None = None
+        self._workspace = torch.empty(0)
 
     def forward(
         self,
@@ -77,109 +99,148 @@ class TorchAttentionBackend:
         query: [T, heads, D]; key, value: [T, kv_heads, D]; returns [T, heads, D].
         """
         write_kv_cache(key, value, kv_cache, meta.slot_mapping)
-        num_tokens = query.shape[0]
+        plan = self._plan_for(meta, query.shape[0], query.device, query.dtype)
+        out = torch.empty_like(query)
+        num_heads, head_dim = query.shape[1:]
+        num_kv_heads = key.shape[1]
+        for start, end, gather in plan.prefill:
+            q = query[start:end].transpose(0, 1)[None]  # [1, heads, L, D]
+            if gather is None:
+                k = key[start:end].transpose(0, 1)[None]  # [1, kv_heads, L, D]
+                v = value[start:end].transpose(0, 1)[None]
+                mask, causal = None, True
+            else:
+                k, v = self._gather(kv_cache, gather)  # [1, kv_heads, seq_len, D]
+                mask, causal = gather.mask, False
+            # NOTE: 4-D inputs keep SDPA on its CPU flash kernel even with enable_gqa:
+            # 2.6 ms against 7.2 ms for 3-D inputs (L=300, 8 heads, 1 thread).
+            res = F.scaled_dot_product_attention(
+                q, k.to(q.dtype), v.to(q.dtype), attn_mask=mask, is_causal=causal, scale=scale,
+                enable_gqa=num_heads != num_kv_heads,
+            )
+            out[start:end] = res[0].transpose(0, 1)
+        for gather in plan.decode:
+            k, v = self._gather(kv_cache, gather)  # [S, kv_heads, L, D]
+            q = query.index_select(0, gather.rows).view(
+                gather.num_seqs, num_kv_heads, num_heads // num_kv_heads, head_dim
+            )
+            res = F.scaled_dot_product_attention(
+                q, k.to(q.dtype), v.to(q.dtype), attn_mask=gather.mask, scale=scale
+            )
+            out.index_copy_(0, gather.rows, res.reshape(gather.num_seqs, num_heads, head_dim))
+        return out
+
+    def _gather(
+        self, kv_cache: torch.Tensor, gather: _Gather
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """K, V of the gather's blocks, each [S, kv_heads, num_blocks * block_size, D]."""
+        _, num_blocks, block_size, kv_heads, head_dim = kv_cache.shape
+        block_numel = block_size * kv_heads * head_dim
+        count = gather.block_ids.numel()
+        needed = 2 * count * block_numel
+        ws = self._workspace
+        if ws.numel() < needed or ws.dtype != kv_cache.dtype or ws.device != kv_cache.device:
+            self._workspace = ws = torch.empty(needed, dtype=kv_cache.dtype, device=kv_cache.device)
+        out = ws[:needed].view(2, count, block_numel)
+        torch.index_select(kv_cache.view(2, num_blocks, block_numel), 1, gather.block_ids, out=out)
+        # [2, S, L, kv_heads, D] -> K, V as [S, kv_heads, L, D] (strided views, no copy)
+        kv = out.view(2, gather.num_seqs, gather.num_blocks * block_size, kv_heads, head_dim)
+        return kv[0].transpose(1, 2), kv[1].transpose(1, 2)
+
+    def _plan_for(
+        self, meta: AttentionMetadata, num_tokens: int, device: torch.device, dtype: torch.dtype
+    ) -> _StepPlan:
+        plan = self._plan
+        if (
+            plan is not None and self._plan_meta is meta and plan.dtype == dtype
+            and plan.query_lens == meta.query_lens_host and plan.seq_lens == meta.seq_lens_host
+        ):
+            return plan
         if num_tokens != sum(meta.query_lens_host):
             raise ValueError(
                 f"{num_tokens} query tokens but metadata describes {sum(meta.query_lens_host)}"
             )
-        if meta.is_pure_decode:
-            return self._decode(query, kv_cache, meta, list(range(meta.num_seqs)), scale)
-        out = torch.empty_like(query)
-        decode_seqs: list[int] = []
-        start = 0
-        for seq, (q_len, seq_len) in enumerate(
-            zip(meta.query_lens_host, meta.seq_lens_host, strict=True)
-        ):
-            end = start + q_len
-            if q_len == 1:
-                decode_seqs.append(seq)
-            elif q_len == seq_len:
-                out[start:end] = self._prefill_no_context(
-                    query[start:end], key[start:end], value[start:end], scale
-                )
-            elif q_len > 0:
-                out[start:end] = self._prefill_with_context(
-                    query[start:end], kv_cache, meta.block_tables[seq : seq + 1], seq_len,
-                    meta.block_size, scale,
-                )
-            start = end
-        if decode_seqs:
-            rows = torch.tensor(_decode_rows(meta, decode_seqs), device=query.device)
-            decoded = self._decode(query.index_select(0, rows), kv_cache, meta, decode_seqs, scale)
-            out.index_copy_(0, rows, decoded)
-        return out
+        plan = _build_plan(meta, device, dtype)
+        self._plan, self._plan_meta = plan, meta
+        return plan
 
-    @staticmethod
-    def _prefill_no_context(
-        q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float
-    ) -> torch.Tensor:
-        # q: [L, heads, D]; k, v: [L, kv_heads, D]
-        out = F.scaled_dot_product_attention(
-            q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
-            is_causal=True, scale=scale, enable_gqa=q.shape[1] != k.shape[1],
+
+def _build_plan(meta: AttentionMetadata, device: torch.device, dtype: torch.dtype) -> _StepPlan:
+    plan = _StepPlan(list(meta.query_lens_host), list(meta.seq_lens_host), dtype)
+    tables = meta.block_tables.to("cpu", torch.int64)  # host copy: one sync per step
+    block_size = meta.block_size
+    decodes: list[tuple[int, int, int]] = []  # (seq_len, seq, row)
+    start = 0
+    for seq, (q_len, seq_len) in enumerate(
+        zip(meta.query_lens_host, meta.seq_lens_host, strict=True)
+    ):
+        end = start + q_len
+        if q_len == 1 and seq_len > 1:
+            decodes.append((seq_len, seq, start))
+        elif q_len == seq_len and q_len > 0:
+            plan.prefill.append((start, end, None))
+        elif q_len > 0:
+            gather = _make_gather(
+                tables, [seq], [seq_len], [start], q_len, block_size, device, dtype
+            )
+            plan.prefill.append((start, end, gather))
+        start = end
+    decodes.sort(reverse=True)
+    bucket: list[tuple[int, int, int]] = []
+    for item in decodes:
+        if bucket and item[0] < BUCKET_LENGTH_RATIO * bucket[0][0]:
+            plan.decode.append(_decode_gather(tables, bucket, block_size, device, dtype))
+            bucket = []
+        bucket.append(item)
+    if bucket:
+        plan.decode.append(_decode_gather(tables, bucket, block_size, device, dtype))
+    return plan
+
+
+def _decode_gather(
+    tables: torch.Tensor,
+    bucket: list[tuple[int, int, int]],
+    block_size: int,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> _Gather:
+    seq_lens = [seq_len for seq_len, _, _ in bucket]
+    seqs = [seq for _, seq, _ in bucket]
+    rows = [row for _, _, row in bucket]
+    return _make_gather(tables, seqs, seq_lens, rows, 1, block_size, device, dtype)
+
+
+def _make_gather(
+    tables: torch.Tensor,
+    seqs: list[int],
+    seq_lens: list[int],
+    rows: list[int],
+    q_len: int,
+    block_size: int,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> _Gather:
+    """Gather plan for ``seqs``, each with ``q_len`` queries ending at its seq_len."""
+    num_blocks = -(-max(seq_lens) // block_size)
+    width = num_blocks * block_size
+    if tables.shape[1] < num_blocks:
+        raise ValueError(
+            f"block_tables has {tables.shape[1]} columns but a sequence of length "
+            f"{max(seq_lens)} needs {num_blocks} blocks of {block_size}"
         )
-        return out.transpose(0, 1)
-
-    @staticmethod
-    def _prefill_with_context(
-        q: torch.Tensor,
-        kv_cache: torch.Tensor,
-        block_table: torch.Tensor,
-        seq_len: int,
-        block_size: int,
-        scale: float,
-    ) -> torch.Tensor:
-        q_len = q.shape[0]
-        num_blocks = -(-seq_len // block_size)
-        keys, values = gather_context(kv_cache, block_table, num_blocks)
-        keys, values = keys[0, :, :seq_len], values[0, :, :seq_len]  # [kv_heads, seq_len, D]
-        # Query i sits at position seq_len - q_len + i and sees keys at positions <= that.
-        q_pos = torch.arange(seq_len - q_len, seq_len, device=q.device)
-        k_pos = torch.arange(seq_len, device=q.device)
-        mask = k_pos[None, :] <= q_pos[:, None]  # [q_len, seq_len]
-        out = F.scaled_dot_product_attention(
-            q.transpose(0, 1), keys.to(q.dtype), values.to(q.dtype),
-            attn_mask=mask, scale=scale, enable_gqa=q.shape[1] != keys.shape[0],
-        )
-        return out.transpose(0, 1)
-
-    @staticmethod
-    def _decode(
-        q: torch.Tensor,
-        kv_cache: torch.Tensor,
-        meta: AttentionMetadata,
-        seqs: list[int],
-        scale: float,
-    ) -> torch.Tensor:
-        # q: [S, heads, D], one token per sequence in `seqs`.
-        num_seqs, num_heads, head_dim = q.shape
-        kv_heads = kv_cache.shape[3]
-        seq_lens_host = [meta.seq_lens_host[s] for s in seqs]
-        max_len = max(seq_lens_host)
-        num_blocks = -(-max_len // meta.block_size)
-        if len(seqs) == meta.num_seqs:
-            block_tables = meta.block_tables
-            seq_lens = meta.seq_lens
-        else:
-            index = torch.tensor(seqs, device=meta.block_tables.device)
-            block_tables = meta.block_tables.index_select(0, index)
-            seq_lens = meta.seq_lens.index_select(0, index)
-        positions = torch.arange(num_blocks * meta.block_size, device=q.device)
-        valid = positions[None, :] < seq_lens.to(q.device)[:, None].long()  # [S, L]
-        # Padding entries of the block table must not be read: point them at block 0 (masked).
-        block_valid = valid[:, :: meta.block_size]
-        tables = torch.where(block_valid, block_tables[:, :num_blocks].long(), 0)
-        keys, values = gather_context(kv_cache, tables, num_blocks)  # [S, kv_heads, L, D]
-        grouped_q = q.view(num_seqs, kv_heads, num_heads // kv_heads, head_dim)
-        out = F.scaled_dot_product_attention(
-            grouped_q, keys.to(q.dtype), values.to(q.dtype),
-            attn_mask=valid[:, None, None, :], scale=scale,
-        )
-        return out.reshape(num_seqs, num_heads, head_dim)
-
-
-def _decode_rows(meta: AttentionMetadata, seqs: list[int]) -> list[int]:
-    starts = [0]
-    for q_len in meta.query_lens_host:
-        starts.append(starts[-1] + q_len)
-    return [starts[s] for s in seqs]
+    lens = torch.tensor(seq_lens)
+    selected = tables[seqs, :num_blocks]
+    # Padding entries of the block table must not be read: point them at block 0 (masked).
+    block_valid = torch.arange(num_blocks)[None, :] * block_size < lens[:, None]
+    block_ids = torch.where(block_valid, selected, 0).flatten()
+    # Query i of a sequence sits at position seq_len - q_len + i and sees keys <= that.
+    q_pos = lens[:, None] - q_len + torch.arange(q_len)[None, :]  # [S, q_len]
+    visible = torch.arange(width)[None, None, :] <= q_pos[:, :, None]  # [S, q_len, width]
+    mask = torch.zeros(visible.shape).masked_fill_(~visible, float("-inf"))
+    return _Gather(
+        rows=torch.tensor(rows, dtype=torch.int64, device=device),
+        block_ids=block_ids.to(device),
+        mask=mask[:, None].to(device, dtype),
+        num_seqs=len(seqs),
+        num_blocks=num_blocks,
+    )
