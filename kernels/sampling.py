@@ -132,7 +132,7 @@ def _top_k_radix(logits_ptr, bitmask_ptr, row, lo, top_k, vocab, logits_stride, 
     remaining = top_k.to(tl.int64)
     enough = remaining > 0
     for i in tl.static_range(4):
-        shift: tl.constexpr = 24 - 8 * i
+        shift = 24 - 8 * i  # plain name: Triton 3.6 refuses a constexpr re-bound per step
         hist = tl.zeros([512], tl.int32)
         for start in range(0, vocab, BLOCK):
             x = _load_scaled(logits_ptr, bitmask_ptr, row, start + offs, vocab, logits_stride,
