@@ -265,6 +265,11 @@ def test_bad_inputs_get_clear_errors(call: object, message: str) -> None:
         call(Sampler(VOCAB, EOS))  # type: ignore[operator]
 
 
+def test_empty_batch() -> None:
+    out = Sampler(VOCAB, EOS)(torch.zeros(0, VOCAB), [])
+    assert out.token_ids == [] and out.logprobs == [] and out.top_logprobs is None
+
+
 def test_constructor_checks() -> None:
     with pytest.raises(ValueError, match="eos_token_ids"):
         Sampler(10, [10])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -284,22 +284,14 @@ class Sampler:
                  for r in rows]
         # HF's order: top-k (a topk threshold, no sort), then top-p (sorts candidates only).
         top_k_rows = [j for j in range(len(rows)) if top_k[j] < self.vocab_size]
-        if top_k_rows:
-            sub = scaled[top_k_rows]
-            apply_top_k(sub, torch.tensor([top_k[j] for j in top_k_rows], device=device))
-            scaled[top_k_rows] = sub
+        _on_rows(scaled, top_k_rows, lambda sub: apply_top_k(
+            sub, torch.tensor([top_k[j] for j in top_k_rows], device=device)))
         top_p_rows = [j for j, r in enumerate(rows) if r.params.top_p < 1.0]
-        if top_p_rows:
-            sub = scaled[top_p_rows]
-            apply_top_p(sub, torch.tensor([rows[j].params.top_p for j in top_p_rows],
-                                          device=device))
-            scaled[top_p_rows] = sub
+        _on_rows(scaled, top_p_rows, lambda sub: apply_top_p(
+            sub, torch.tensor([rows[j].params.top_p for j in top_p_rows], device=device)))
         min_p_rows = [j for j, r in enumerate(rows) if r.params.min_p > 0]
-        if min_p_rows:
-            sub = scaled[min_p_rows]
-            apply_min_p(sub, torch.tensor([rows[j].params.min_p for j in min_p_rows],
-                                          device=device))
-            scaled[min_p_rows] = sub
+        _on_rows(scaled, min_p_rows, lambda sub: apply_min_p(
+            sub, torch.tensor([rows[j].params.min_p for j in min_p_rows], device=device)))
         return scaled
 
     def _top_logprobs(
@@ -327,6 +319,19 @@ class Sampler:
             for i, m in zip(invalid, maxima, strict=True)
         ]
         raise SamplingError(invalid, "cannot sample: " + "; ".join(reasons))
+
+
+def _on_rows(
+    logits: torch.Tensor, rows: list[int], process: Callable[[torch.Tensor], None]
+) -> None:
+    """Run an in-place ``process`` on some rows: directly when it is all of them, else on a copy
+    of those rows written back."""
+    if len(rows) == logits.shape[0]:
+        process(logits)
+    elif rows:
+        sub = logits[rows]
+        process(sub)
+        logits[rows] = sub
 
 
 def _needs_processing(row: SamplingRow) -> bool:
