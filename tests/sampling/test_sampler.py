@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 from genai_rt.sampling import Sampler, SamplingError, SamplingParams, SamplingRow, make_generator
-from genai_rt.sampling.truncation import apply_min_p, apply_top_k, apply_top_k_top_p, apply_top_p
+from genai_rt.sampling.top_p import apply_top_p
+from genai_rt.sampling.truncation import apply_min_p, apply_top_k, apply_top_k_top_p
 from transformers.generation.logits_process import (
     MinPLogitsWarper,
     RepetitionPenaltyLogitsProcessor,
@@ -128,20 +129,31 @@ def test_top_k_alone_equals_hf(k: int) -> None:
     assert torch.equal(ours, TopKLogitsWarper(k)(None, logits.clone()))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("scale", [0.5, 3.0, 12.0], ids=["flat", "mid", "peaked"])
+@pytest.mark.parametrize("scale", [0.001, 0.5, 3.0, 12.0, -1.0],
+                         ids=["uniform", "flat", "mid", "peaked", "uniform+peaked"])
 @pytest.mark.parametrize("p", [0.1, 0.7, 0.95, 0.999])
-def test_top_p_candidates_equal_hf(scale: float, p: float) -> None:
-    """The candidate path (peaked rows) and the sort fallback (flat rows) both equal HF."""
+def test_top_p_equals_hf(scale: float, p: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bucket-band path and the sort fallback (near-uniform rows) both equal HF."""
+    import genai_rt.sampling.top_p as top_p_module
+
+    sorted_rows = []
+
+    def counting_sort(logits: torch.Tensor, top_k: None, top_p: torch.Tensor) -> None:
+        sorted_rows.append(logits.shape[0])
+        apply_top_k_top_p(logits, top_k, top_p)
+
+    monkeypatch.setattr(top_p_module, "apply_top_k_top_p", counting_sort)
     logits = torch.randn(8, 4000, generator=torch.Generator().manual_seed(int(scale * p * 1e3)))
-    logits *= torch.linspace(0.6, 1.0, 8).unsqueeze(1) * scale  # rows of different peakedness
-    candidates = (logits.softmax(-1) >= (1 - p) * 0.5 / 4000).sum(-1).max()
-    assert (candidates <= 1000) == (scale == 12.0), "peaked rows take the candidate path only"
+    logits *= torch.linspace(0.6, 1.0, 8).unsqueeze(1) * abs(scale)  # varied peakedness
+    if scale < 0:
+        logits[::2] *= 0.001  # alternate near-uniform rows (sort path) and peaked ones
     ours = logits.clone()
     apply_top_p(ours, torch.full((8,), p))
     assert torch.equal(ours, TopPLogitsWarper(p)(None, logits.clone()))  # type: ignore[arg-type]
+    assert sum(sorted_rows) == {0.001: 8, -1.0: 4}.get(scale, 0)
 
 
-def test_top_p_candidate_ties_differ_only_inside_the_boundary_tie() -> None:
+def test_top_p_tied_boundary_keeps_the_right_count() -> None:
     logits = torch.full((1, 4000), -30.0)
     logits[0, :10] = 5.0  # ten equal tokens hold ~all the mass: p = 0.55 keeps some of them
     ours = logits.clone()

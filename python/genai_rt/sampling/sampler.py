@@ -17,12 +17,8 @@ from genai_rt.sampling.penalties import (
     mask_tokens,
     pad_histories,
 )
-from genai_rt.sampling.truncation import (
-    apply_min_p,
-    apply_top_k,
-    apply_top_p,
-    draw_from_probs,
-)
+from genai_rt.sampling.top_p import apply_top_p
+from genai_rt.sampling.truncation import apply_min_p, apply_top_k, draw_from_probs
 
 
 class Sampler:
@@ -37,8 +33,8 @@ class Sampler:
     4. min_tokens: while ``len(output) < min_tokens`` mask ``stop_token_ids`` and EOS (EOS only
        when not ``ignore_eos``: with it EOS does not stop the sequence anyway);
     5. grammar bitmask (``apply_token_bitmask``);
-    6. greedy rows: argmax. Random rows: temperature, top-k (``topk`` threshold), top-p (sorts
-       only the candidates that can be in the nucleus), min-p (no sort), then an inverse-CDF draw
+    6. greedy rows: argmax. Random rows: temperature, top-k (``topk`` threshold), top-p (orders
+       only the tokens at the nucleus boundary), min-p (no sort), then an inverse-CDF draw
        with one uniform number per row, taken from the row's own generator when it is seeded:
        a seeded row's token depends only on its logits and its generator, whatever else is in
        the batch.
@@ -282,7 +278,7 @@ class Sampler:
         scaled = (work if len(index) == work.shape[0] else work[index]) / temperatures.unsqueeze(1)
         top_k = [r.params.top_k if 0 < r.params.top_k < self.vocab_size else self.vocab_size
                  for r in rows]
-        # HF's order: top-k (a topk threshold, no sort), then top-p (sorts candidates only).
+        # HF's order: top-k (a topk threshold, no sort), then top-p (orders its boundary band only).
         top_k_rows = [j for j in range(len(rows)) if top_k[j] < self.vocab_size]
         _on_rows(scaled, top_k_rows, lambda sub: apply_top_k(
             sub, torch.tensor([top_k[j] for j in top_k_rows], device=device)))
