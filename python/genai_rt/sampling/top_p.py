@@ -19,8 +19,8 @@ from genai_rt.sampling.truncation import apply_top_k_top_p
 # 2% in probability); anything lower (probability ratio < 4e-18) shares the last bucket.
 NUCLEUS_BUCKETS = 2048
 BUCKET_SPAN_NATS = 40.0
-# Bucket decisions keep this much mass away from 1 - p; float32 sums over 32k-152k terms err by
-# ~1e-6, so whole-bucket decisions never differ from an exact computation.
+# Bucket decisions keep this much mass away from 1 - p: far above the float64 bucket sums' error
+# and the ~1e-6 of the float32 sums that settle the band.
 MASS_MARGIN = 1e-5
 _NEG_INF = float("-inf")
 
@@ -43,21 +43,24 @@ def apply_top_p(logits: torch.Tensor, top_p: torch.Tensor) -> None:
     rows, vocab = logits.shape
     probs = logits.softmax(dim=-1)
     budget = (1 - top_p).unsqueeze(1).to(probs.dtype)
+    budget64 = budget.double()
     row_max = logits.amax(dim=-1, keepdim=True)
     bucket = ((row_max - logits) * (NUCLEUS_BUCKETS / BUCKET_SPAN_NATS)).nan_to_num_(
         nan=NUCLEUS_BUCKETS - 1, posinf=NUCLEUS_BUCKETS - 1).clamp_(0, NUCLEUS_BUCKETS - 1).long()
     # bucket: [R, V], 0 holds the top logits
-    mass = torch.zeros(rows, NUCLEUS_BUCKETS, dtype=probs.dtype, device=probs.device)
-    mass.scatter_add_(1, bucket, probs)
+    # float64 bucket masses: a sequential float32 sum over a 100k-token tail bucket could err by
+    # more than MASS_MARGIN in the worst case
+    mass = torch.zeros(rows, NUCLEUS_BUCKETS, dtype=torch.float64, device=probs.device)
+    mass.scatter_add_(1, bucket, probs.double())
     at_or_below = mass.flip(-1).cumsum(dim=-1).flip(-1)
     strictly_below = torch.nn.functional.pad(at_or_below[:, 1:], (0, 1))
     # at_or_below, strictly_below: [R, NUCLEUS_BUCKETS], mass of the buckets with lower logits
     # Both are monotone in the bucket: removed buckets are a suffix, the band sits just before it.
     # Compares against per-row bounds are ~3x cheaper than gathering per-bucket flags on CPU.
-    removed_bucket = at_or_below <= budget - MASS_MARGIN
-    first_removed = NUCLEUS_BUCKETS - removed_bucket.sum(dim=-1, keepdim=True)
-    first_band = NUCLEUS_BUCKETS - (strictly_below <= budget + MASS_MARGIN).sum(dim=-1,
-                                                                             keepdim=True)
+    first_removed = NUCLEUS_BUCKETS - (at_or_below <= budget64 - MASS_MARGIN).sum(
+        dim=-1, keepdim=True)
+    first_band = NUCLEUS_BUCKETS - (strictly_below <= budget64 + MASS_MARGIN).sum(
+        dim=-1, keepdim=True)
     removed = bucket >= first_removed
     band = (bucket >= first_band) & ~removed
     band_sizes = band.sum(dim=-1)
