@@ -23,10 +23,11 @@ EOS = [82]
 
 
 def _row(
-    prompt: list[int] | None = None, output: list[int] | None = None, **kw: object
+    prompt: list[int] | None = None, output: list[int] | None = None, device: str = "cpu",
+    **kw: object,
 ) -> SamplingRow:
     params = SamplingParams(**kw)  # type: ignore[arg-type]
-    generator = make_generator(params.seed) if params.seed is not None else None
+    generator = make_generator(params.seed, device) if params.seed is not None else None
     return SamplingRow(params, prompt or [], list(output or []), generator)
 
 
@@ -43,8 +44,8 @@ def _assert_same_logits(actual: torch.Tensor, expected: torch.Tensor) -> None:
     torch.testing.assert_close(actual[finite], expected[finite], rtol=1e-6, atol=1e-6)
 
 
-def test_greedy_equals_argmax() -> None:
-    logits = torch.randn(9, VOCAB, generator=torch.Generator().manual_seed(0))
+def test_greedy_equals_argmax(device: str) -> None:
+    logits = torch.randn(9, VOCAB, generator=torch.Generator().manual_seed(0)).to(device)
     rows = [_row(temperature=0) for _ in range(9)]
     out = Sampler(VOCAB, EOS)(logits, rows)
     assert out.token_ids == logits.argmax(dim=-1).tolist()
@@ -63,7 +64,7 @@ def test_repetition_penalty_equals_hf() -> None:
         torch.testing.assert_close(processed[i], hf, rtol=0, atol=0)
 
 
-def test_mixed_batch_processing_matches_reference() -> None:
+def test_mixed_batch_processing_matches_reference(device: str) -> None:
     """Every processor in one batch, rows with and without each; compared row by row."""
     g = torch.Generator().manual_seed(2)
     logits = torch.randn(7, VOCAB, generator=g) * 2
@@ -78,7 +79,8 @@ def test_mixed_batch_processing_matches_reference() -> None:
     ]
     bitmask = _random_bitmask(3, seed=3)
     bitmask_rows = [0, 2, 6]
-    processed = Sampler(VOCAB, EOS).process_logits(logits, rows, bitmask, bitmask_rows)
+    processed = Sampler(VOCAB, EOS).process_logits(
+        logits.to(device), rows, bitmask.to(device), bitmask_rows).cpu()
     for i, row in enumerate(rows):
         mask = bitmask[bitmask_rows.index(i)].tolist() if i in bitmask_rows else None
         _assert_same_logits(processed[i], reference_processed(logits[i], row, EOS, mask))
@@ -174,16 +176,16 @@ def test_min_p_mask_equals_hf(min_p: float) -> None:
     assert torch.equal(ours, expected)
 
 
-def test_logprobs_are_raw_model_logprobs() -> None:
+def test_logprobs_are_raw_model_logprobs(device: str) -> None:
     g = torch.Generator().manual_seed(4)
     logits = torch.randn(4, VOCAB, generator=g) * 2
     rows = [
         _row(temperature=0, logprobs=5, logit_bias={7: 100.0}),  # bias moves the choice only
-        _row(temperature=0.7, logprobs=0, seed=3),
+        _row(temperature=0.7, logprobs=0, seed=3, device=device),
         _row(temperature=1.0, top_k=3, logprobs=20, repetition_penalty=1.7, output=[1, 2]),
         _row(),
     ]
-    out = Sampler(VOCAB, EOS)(logits, rows)
+    out = Sampler(VOCAB, EOS)(logits.to(device), rows)
     raw = torch.log_softmax(logits, dim=-1)
     assert out.token_ids[0] == 7
     for i, token in enumerate(out.token_ids):
@@ -203,14 +205,14 @@ def test_no_top_logprobs_when_none_asked() -> None:
     assert out.logprobs[0] == pytest.approx(-math.log(VOCAB))
 
 
-def test_bitmask_never_violated() -> None:
+def test_bitmask_never_violated(device: str) -> None:
     """400 random rows, each with its own random mask: every token drawn is allowed."""
     g = torch.Generator().manual_seed(5)
     n = 400
     logits = torch.randn(n, VOCAB, generator=g) * 4
     bitmask = _random_bitmask(n, seed=6)
     rows = [_row(temperature=[0, 0.5, 1.0, 2.0][i % 4], top_p=[1.0, 0.9][i % 2]) for i in range(n)]
-    tokens = Sampler(VOCAB, EOS)(logits, rows, bitmask).token_ids
+    tokens = Sampler(VOCAB, EOS)(logits.to(device), rows, bitmask.to(device)).token_ids
     for i, t in enumerate(tokens):
         assert (bitmask[i, t // 32].item() >> (t % 32)) & 1, f"row {i} drew forbidden token {t}"
 
@@ -235,14 +237,14 @@ def test_all_tokens_masked_raises_naming_the_row() -> None:
     assert err.value.rows == [1]
 
 
-def test_non_finite_logits_raise_naming_the_rows() -> None:
+def test_non_finite_logits_raise_naming_the_rows(device: str) -> None:
     logits = torch.randn(5, VOCAB)
     logits[0, 3] = float("nan")
     logits[2, 4] = float("nan")
     logits[3, 5] = float("inf")
     rows = [_row(), _row(), _row(temperature=0), _row(temperature=0.5, top_p=0.5), _row()]
     with pytest.raises(SamplingError, match=r"row 0: logits are not finite") as err:
-        Sampler(VOCAB, EOS)(logits, rows)
+        Sampler(VOCAB, EOS)(logits.to(device), rows)
     assert err.value.rows == [0, 2, 3]
     assert "row 3: logits are not finite (max inf)" in str(err.value)
 
