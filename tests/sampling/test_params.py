@@ -23,6 +23,13 @@ def test_stop_normalized_to_lists() -> None:
     assert SamplingParams(stop_token_ids=(5, 7)).stop_token_ids == [5, 7]
 
 
+def test_real_fields_are_floats() -> None:
+    p = SamplingParams(temperature=1, top_p=1, min_p=0, repetition_penalty=2)
+    assert all(isinstance(v, float) for v in (p.temperature, p.top_p, p.min_p,
+                                              p.repetition_penalty))
+    assert p == SamplingParams(temperature=1.0, top_p=1.0, repetition_penalty=2.0)
+
+
 def test_logit_bias_json_keys_normalized() -> None:
     assert SamplingParams(logit_bias={"50256": -100, 7: 2}).logit_bias == {50256: -100.0, 7: 2.0}
 

@@ -198,6 +198,9 @@ class SamplingParams:
         _require_bool("skip_special_tokens", self.skip_special_tokens)
         _require_bool("include_stop_str_in_output", self.include_stop_str_in_output)
         self._check_grammar()
+        for name in ("temperature", "top_p", "min_p", "repetition_penalty", "presence_penalty",
+                     "frequency_penalty"):
+            object.__setattr__(self, name, float(getattr(self, name)))  # 1 and 1.0 compare alike
 
     def _check_logit_bias(self) -> None:
         if self.logit_bias is None:
