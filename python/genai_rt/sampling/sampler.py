@@ -281,7 +281,8 @@ class Sampler:
         # HF's order: top-k (a topk threshold, no sort), then top-p (orders its boundary band only).
         top_k_rows = [j for j in range(len(rows)) if top_k[j] < self.vocab_size]
         _on_rows(scaled, top_k_rows, lambda sub: apply_top_k(
-            sub, torch.tensor([top_k[j] for j in top_k_rows], device=device)))
+            sub, torch.tensor([top_k[j] for j in top_k_rows], device=device),
+            max(top_k[j] for j in top_k_rows)))
         top_p_rows = [j for j, r in enumerate(rows) if r.params.top_p < 1.0]
         _on_rows(scaled, top_p_rows, lambda sub: apply_top_p(
             sub, torch.tensor([rows[j].params.top_p for j in top_p_rows], device=device)))

@@ -52,13 +52,14 @@ def apply_min_p(logits: torch.Tensor, min_p: torch.Tensor) -> None:
     logits.masked_fill_(probs < threshold, _NEG_INF)
 
 
-def apply_top_k(logits: torch.Tensor, top_k: torch.Tensor) -> None:
+def apply_top_k(logits: torch.Tensor, top_k: torch.Tensor, k_max: int | None = None) -> None:
     """Top-k alone with ``torch.topk`` (no full sort), exactly HF's TopKLogitsWarper.
 
-    ``logits: [R, V]`` in place; ``top_k: [R]`` int64 in 1..V. Tokens tied with the k-th largest
-    are kept. Measured on 64 x 32,000 (2 CPU threads): topk(50) 9.6 ms against 143 ms for a sort.
+    ``logits: [R, V]`` in place; ``top_k: [R]`` int64 in 1..V; ``k_max`` is ``top_k.max()``
+    when the caller knows it (saves a device sync). Tokens tied with the k-th largest are kept.
+    Measured on 64 x 32,000 (one CPU thread): topk(50) 5 ms against 146 ms for a sort.
     """
-    k_max = int(top_k.max())
+    k_max = int(top_k.max()) if k_max is None else k_max
     kth_largest = logits.topk(k_max, dim=-1).values.gather(1, (top_k - 1).unsqueeze(1))
     logits.masked_fill_(logits < kth_largest, _NEG_INF)
 
