@@ -217,6 +217,17 @@ def test_bitmask_never_violated(device: str) -> None:
         assert (bitmask[i, t // 32].item() >> (t % 32)) & 1, f"row {i} drew forbidden token {t}"
 
 
+def test_narrow_bitmask_forbids_the_padded_tail() -> None:
+    """A mask for a tokenizer vocabulary smaller than the logits (a padded lm_head)."""
+    logits = torch.zeros(3, VOCAB)
+    logits[:, 70:] = 30.0  # the padding ids are the model's favourites
+    bitmask = torch.full((2, 2), -1, dtype=torch.int32)  # allows tokens 0..63 only
+    rows = [_row(temperature=0), _row(temperature=0), _row(temperature=0)]
+    processed = Sampler(VOCAB, EOS).process_logits(logits, rows, bitmask, [0, 2])
+    assert torch.isneginf(processed[[0, 2], 64:]).all() and torch.isfinite(processed[1]).all()
+    assert Sampler(VOCAB, EOS)(logits, rows, bitmask, [0, 2]).token_ids[1] >= 70
+
+
 def test_min_tokens_blocks_eos_and_stop_ids_until_reached() -> None:
     logits = torch.zeros(3, VOCAB)
     logits[:, EOS[0]] = 50.0
@@ -261,8 +272,10 @@ def test_non_finite_logits_raise_naming_the_rows(device: str) -> None:
          "row 0: stop_token_ids has ids >= vocab_size"),
         (lambda s: s(torch.zeros(1, VOCAB), [SamplingRow(SamplingParams(seed=1), [])]),
          "row 0: seed 1 is set but the row has no generator"),
-        (lambda s: s(torch.zeros(1, VOCAB), [_row()], torch.zeros(1, 2, dtype=torch.int32)),
-         "bitmask must be int32 [M, 3]"),
+        (lambda s: s(torch.zeros(1, VOCAB), [_row()], torch.zeros(1, 0, dtype=torch.int32)),
+         "bitmask must be int32 [M, words]"),
+        (lambda s: s(torch.zeros(1, VOCAB), [_row()], torch.zeros(1, 3, dtype=torch.int64)),
+         "bitmask must be int32 [M, words]"),
         (lambda s: s(torch.zeros(2, VOCAB), [_row(), _row()],
                      torch.zeros(1, 3, dtype=torch.int32)), "bitmask has 1 rows"),
         (lambda s: s(torch.zeros(2, VOCAB), [_row(), _row()],

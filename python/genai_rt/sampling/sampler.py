@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 
 import torch
@@ -87,7 +86,8 @@ class Sampler:
         rows : Sequence[SamplingRow]
             N rows, in the order of the logits.
         bitmask : torch.Tensor | None
-            ``[M, ceil(V / 32)]`` int32 grammar masks (bit i of word w allows token 32·w + i).
+            ``[M, words]`` int32 grammar masks (bit i of word w allows token 32·w + i), normally
+            ``words = ceil(V / 32)``; tokens past ``32 * words`` are forbidden in masked rows.
         bitmask_rows : Sequence[int] | None
             The logits rows the M mask rows apply to; None means all N (then M == N).
 
@@ -163,6 +163,12 @@ class Sampler:
             indices = None if bitmask_rows is None else torch.tensor(
                 list(bitmask_rows), dtype=torch.int64, device=work.device)
             apply_token_bitmask(work, bitmask.to(work.device, non_blocking=True), indices)
+            covered = 32 * bitmask.shape[1]
+            if covered < self.vocab_size:
+                # A grammar built for the tokenizer's vocabulary is narrower than a padded
+                # lm_head (Qwen2: 151,665 tokens, 151,936 logits): padding ids are never allowed.
+                masked = range(work.shape[0]) if bitmask_rows is None else bitmask_rows
+                work[list(masked), covered:] = float("-inf")
         return work
 
     def _check_inputs(
@@ -195,9 +201,8 @@ class Sampler:
             if bitmask_rows is not None:
                 raise ValueError("bitmask_rows given without a bitmask")
             return
-        words = math.ceil(self.vocab_size / 32)
-        if bitmask.dtype != torch.int32 or bitmask.dim() != 2 or bitmask.shape[1] != words:
-            raise ValueError(f"bitmask must be int32 [M, {words}], got {bitmask.dtype} "
+        if bitmask.dtype != torch.int32 or bitmask.dim() != 2 or bitmask.shape[1] == 0:
+            raise ValueError(f"bitmask must be int32 [M, words], got {bitmask.dtype} "
                              f"{tuple(bitmask.shape)}")
         expected = len(rows) if bitmask_rows is None else len(bitmask_rows)
         if bitmask.shape[0] != expected:
