@@ -52,15 +52,19 @@ def apply_top_p(logits: torch.Tensor, top_p: torch.Tensor) -> None:
     # more than MASS_MARGIN in the worst case
     mass = torch.zeros(rows, NUCLEUS_BUCKETS, dtype=torch.float64, device=probs.device)
     mass.scatter_add_(1, bucket, probs.double())
-    at_or_below = mass.flip(-1).cumsum(dim=-1).flip(-1)
-    strictly_below = torch.nn.functional.pad(at_or_below[:, 1:], (0, 1))
-    # at_or_below, strictly_below: [R, NUCLEUS_BUCKETS], mass of the buckets with lower logits
-    # Both are monotone in the bucket: removed buckets are a suffix, the band sits just before it.
-    # Compares against per-row bounds are ~3x cheaper than gathering per-bucket flags on CPU.
-    first_removed = NUCLEUS_BUCKETS - (at_or_below <= budget64 - MASS_MARGIN).sum(
-        dim=-1, keepdim=True)
-    first_band = NUCLEUS_BUCKETS - (strictly_below <= budget64 + MASS_MARGIN).sum(
-        dim=-1, keepdim=True)
+    prefix = mass.cumsum(dim=-1)
+    # minus the mass below each bucket (strictly, and with the bucket): both non-decreasing in the
+    # bucket, so the bounds are binary searches, not passes (flips and bool sums over
+    # [R, buckets] cost ~1 ms each on CPU)
+    neg_strictly_below = prefix - prefix[:, -1:]
+    neg_at_or_below = neg_strictly_below - mass
+    # buckets from first_removed on are removed whole; the band runs from first_band to there
+    first_removed = torch.searchsorted(neg_at_or_below, MASS_MARGIN - budget64)
+    first_band = torch.searchsorted(neg_strictly_below, -(budget64 + MASS_MARGIN))
+    # NaN/inf logits: remove nothing here and let the NaN reach the Sampler's check
+    unordered = torch.isnan(prefix[:, -1:])
+    first_removed.masked_fill_(unordered, NUCLEUS_BUCKETS)
+    first_band.masked_fill_(unordered, NUCLEUS_BUCKETS)
     removed = bucket >= first_removed
     band = (bucket >= first_band) & ~removed
     band_sizes = band.sum(dim=-1)
