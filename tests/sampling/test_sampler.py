@@ -188,8 +188,9 @@ def test_logprobs_are_raw_model_logprobs(device: str) -> None:
     out = Sampler(VOCAB, EOS)(logits.to(device), rows)
     raw = torch.log_softmax(logits, dim=-1)
     assert out.token_ids[0] == 7
-    for i, token in enumerate(out.token_ids):
+    for i, token in enumerate(out.token_ids[:3]):
         assert out.logprobs[i] == pytest.approx(raw[i, token].item(), abs=1e-5)
+    assert math.isnan(out.logprobs[3])  # row 3 did not ask: no log-normalizer pass for it
     assert out.top_logprobs is not None
     assert out.top_logprobs[1] == [] and out.top_logprobs[3] == []
     for i, k in ((0, 5), (2, 20)):
@@ -202,7 +203,9 @@ def test_logprobs_are_raw_model_logprobs(device: str) -> None:
 def test_no_top_logprobs_when_none_asked() -> None:
     out = Sampler(VOCAB, EOS)(torch.zeros(2, VOCAB), [_row(), _row(logprobs=0)])
     assert out.top_logprobs is None and len(out.logprobs) == 2
-    assert out.logprobs[0] == pytest.approx(-math.log(VOCAB))
+    assert math.isnan(out.logprobs[0]) and out.logprobs[1] == pytest.approx(-math.log(VOCAB))
+    greedy = Sampler(VOCAB, EOS)(torch.zeros(2, VOCAB), [_row(temperature=0)] * 2)
+    assert all(math.isnan(v) for v in greedy.logprobs)
 
 
 def test_bitmask_never_violated(device: str) -> None:
