@@ -24,6 +24,8 @@ struct CompileLimits {
   int64_t max_dfa_states = 200000;   ///< after determinization, all rules together
   int64_t max_table_bytes = 64 << 20;  ///< transition tables (states x byte classes x 4 bytes)
   double max_compile_ms = 5000;      ///< wall-clock time for the whole compile
+  /// Non-recursive rules up to this many (estimated) states are inlined into their callers.
+  int64_t max_inline_states = 128;
 };
 
 /// \brief A call edge: enter `rule`, continue at `ret` (a state of the caller) on return.
