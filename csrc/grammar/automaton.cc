@@ -69,6 +69,13 @@ class AutomatonBuilder {
     Prune();
     CheckLeftRecursion();
     a_->root_ = g_.root();
+    if (a_->states_.size() < Automaton::kNone16) {
+      a_->table16_.resize(a_->table_.size());
+      for (size_t i = 0; i < a_->table_.size(); ++i) {
+        a_->table16_[i] = a_->table_[i] < 0 ? Automaton::kNone16 : static_cast<uint16_t>(a_->table_[i]);
+      }
+      std::vector<int32_t>().swap(a_->table_);
+    }
     return a;
   }
 
@@ -450,6 +457,7 @@ std::shared_ptr<const Automaton> Automaton::Compile(const Grammar& grammar,
 size_t Automaton::MemoryBytes() const {
   return sizeof(*this) + states_.capacity() * sizeof(AutomatonState) +
          calls_.capacity() * sizeof(CallEdge) + table_.capacity() * sizeof(int32_t) +
+         table16_.capacity() * sizeof(uint16_t) +
          rule_start_.capacity() * sizeof(int32_t);
 }
 

@@ -128,6 +128,8 @@ class Matcher {
   };
   std::vector<Snapshot> history_;
   std::vector<std::vector<Thread>> levels_;  // trie walk: parser state per prefix length
+  std::vector<char> simple_;                 // level d is one thread: simple_state_/stack_[d]
+  std::vector<int32_t> simple_state_, simple_stack_;
 };
 
 /// \brief Fills masks[i] for matchers[i] on up to `num_threads` threads (0: all cores).
