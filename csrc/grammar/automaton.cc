@@ -21,6 +21,7 @@ struct VectorHash {
 struct ByteEdge {
   uint8_t lo, hi;
   int32_t to;
+  int32_t classes = -1;  // index into the builder's class lists, set after byte classes exist
 };
 
 struct NfaState {
@@ -199,11 +200,17 @@ class AutomatonBuilder {
     }
     for (int b = 0; b < 256; ++b) a_->byte_class_[b] = static_cast<uint8_t>(cls[b]);
     a_->num_classes_ = num;
+    std::map<std::pair<uint8_t, uint8_t>, int32_t> list_of_range;
     for (auto [lo, hi] : ranges) {
-      std::vector<int32_t>& list = classes_of_range_[{lo, hi}];
+      std::vector<int32_t> list;
       for (int b = lo; b <= hi; ++b) {
         if (std::find(list.begin(), list.end(), cls[b]) == list.end()) list.push_back(cls[b]);
       }
+      list_of_range[{lo, hi}] = static_cast<int32_t>(class_lists_.size());
+      class_lists_.push_back(std::move(list));
+    }
+    for (NfaState& s : nfa_) {
+      for (ByteEdge& b : s.bytes) b.classes = list_of_range[{b.lo, b.hi}];
     }
   }
 
@@ -280,23 +287,33 @@ class AutomatonBuilder {
         int32_t d = pending_.back();
         pending_.pop_back();
         std::vector<int32_t> set = dfa_sets_[d];
-        std::vector<std::vector<int32_t>> by_class(a_->num_classes_);
+        // (class, target) pairs, grouped by class after sorting: no per-class vectors.
+        std::vector<std::pair<int32_t, int32_t>> moves;
         std::map<int32_t, std::vector<int32_t>> by_rule;
         bool final = false;
         for (int32_t s : set) {
           if (s == nfa_end[r]) final = true;
           for (const ByteEdge& b : nfa_[s].bytes) {
-            for (int32_t c : classes_of_range_[{b.lo, b.hi}]) by_class[c].push_back(b.to);
+            for (int32_t c : class_lists_[b.classes]) moves.emplace_back(c, b.to);
           }
           for (const CallEdge& c : nfa_[s].calls) by_rule[c.rule].push_back(c.ret);
         }
         a_->states_[d].final = final;
-        for (int32_t c = 0; c < a_->num_classes_; ++c) {
-          if (by_class[c].empty()) continue;
-          std::sort(by_class[c].begin(), by_class[c].end());
-          by_class[c].erase(std::unique(by_class[c].begin(), by_class[c].end()), by_class[c].end());
-          int32_t t = DfaState(std::move(by_class[c]), static_cast<int32_t>(r));
-          a_->table_[static_cast<size_t>(d) * a_->num_classes_ + c] = t;
+        std::sort(moves.begin(), moves.end());
+        moves.erase(std::unique(moves.begin(), moves.end()), moves.end());
+        std::vector<int32_t> targets, prev_targets;
+        int32_t prev_state = -1;
+        for (size_t i = 0; i < moves.size();) {
+          int32_t c = moves[i].first;
+          targets.clear();
+          for (; i < moves.size() && moves[i].first == c; ++i) targets.push_back(moves[i].second);
+          // Neighbouring classes often move alike (all plain characters of a string body):
+          // reuse the previous class's DFA state instead of another closure and hash.
+          if (prev_state < 0 || targets != prev_targets) {
+            prev_targets = targets;
+            prev_state = DfaState(targets, static_cast<int32_t>(r));
+          }
+          a_->table_[static_cast<size_t>(d) * a_->num_classes_ + c] = prev_state;
         }
         std::vector<CallEdge> calls;
         for (auto& [callee, rets] : by_rule) {
@@ -439,7 +456,7 @@ class AutomatonBuilder {
   Automaton* a_ = nullptr;
   std::vector<NfaState> nfa_;
   std::vector<char> inline_;
-  std::map<std::pair<uint8_t, uint8_t>, std::vector<int32_t>> classes_of_range_;
+  std::vector<std::vector<int32_t>> class_lists_;
   std::vector<int32_t> mark_;
   std::vector<char> important_;
   int32_t stamp_ = 0;
