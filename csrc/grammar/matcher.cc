@@ -242,21 +242,25 @@ void Matcher::Rollback(int32_t n) {
 }
 
 std::string Matcher::StateKey(const std::vector<Thread>& threads) const {
-  // Canonical across matchers: each thread spelled out as state then its whole stack.
-  std::vector<std::vector<int32_t>> spelled;
-  spelled.reserve(threads.size());
-  for (const Thread& t : threads) {
-    std::vector<int32_t> s{t.state};
-    for (int32_t f = t.stack; f >= 0; f = arena_.frame(f).parent) s.push_back(arena_.frame(f).ret);
-    spelled.push_back(std::move(s));
-  }
-  std::sort(spelled.begin(), spelled.end());
+  // Canonical across matchers: each thread spelled out as state then its whole stack, threads
+  // in sorted order. One thread (the common case) needs no sort and no temporary vectors.
+  auto append = [](std::string* key, int32_t v) {
+    key->append(reinterpret_cast<const char*>(&v), sizeof(v));
+  };
+  auto spell = [&](const Thread& t, std::string* key) {
+    append(key, t.state);
+    for (int32_t f = t.stack; f >= 0; f = arena_.frame(f).parent) append(key, arena_.frame(f).ret);
+    append(key, -1);
+  };
   std::string key;
-  for (const auto& s : spelled) {
-    key.append(reinterpret_cast<const char*>(s.data()), s.size() * sizeof(int32_t));
-    int32_t sep = -1;
-    key.append(reinterpret_cast<const char*>(&sep), sizeof(sep));
+  if (threads.size() == 1) {
+    spell(threads[0], &key);
+    return key;
   }
+  std::vector<std::string> spelled(threads.size());
+  for (size_t i = 0; i < threads.size(); ++i) spell(threads[i], &spelled[i]);
+  std::sort(spelled.begin(), spelled.end());
+  for (const std::string& s : spelled) key += s;
   return key;
 }
 
