@@ -1,10 +1,8 @@
 #include "genai_rt/grammar/matcher.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <stdexcept>
-#include <thread>
 
 namespace genai_rt::grammar {
 
@@ -323,6 +321,14 @@ void Matcher::Walk(const TokenTrie& tokens, uint32_t* words) {
   arena_.Truncate(mark);
 }
 
+bool Matcher::FillFromCache(uint32_t* words) {
+  if (terminated_) {
+    FillNextTokenBitmask(words);
+    return true;
+  }
+  return grammar_->LookupMask(StateKey(threads_), words);
+}
+
 void Matcher::FillNextTokenBitmask(uint32_t* words) {
   int32_t nw = vocab_->num_words();
   std::memset(words, 0, nw * sizeof(uint32_t));
@@ -409,32 +415,6 @@ std::string Matcher::JumpForwardBytes() {
     if (end - (i - 1) < need) out.resize(i - 1);
   }
   return out;
-}
-
-// ------------------------------------------------------------------------------------------
-// Batch
-// ------------------------------------------------------------------------------------------
-
-void FillNextTokenBitmaskBatch(const std::vector<Matcher*>& matchers,
-                               const std::vector<uint32_t*>& masks, int num_threads) {
-  if (matchers.size() != masks.size()) {
-    throw std::invalid_argument("matchers and masks differ in length");
-  }
-  size_t n = matchers.size();
-  int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int workers = static_cast<int>(std::min<size_t>(n, num_threads > 0 ? num_threads : hw));
-  if (workers <= 1) {
-    for (size_t i = 0; i < n; ++i) matchers[i]->FillNextTokenBitmask(masks[i]);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  auto work = [&]() {
-    for (size_t i = next++; i < n; i = next++) matchers[i]->FillNextTokenBitmask(masks[i]);
-  };
-  std::vector<std::thread> pool;
-  for (int w = 1; w < workers; ++w) pool.emplace_back(work);
-  work();
-  for (std::thread& t : pool) t.join();
 }
 
 }  // namespace genai_rt::grammar

@@ -400,9 +400,19 @@ def fill_next_token_bitmask_batch(
         raise ValueError("the same matcher appears twice in one batch")
     if len(set(rows)) != len(rows):
         raise ValueError("two matchers write the same bitmask row")
-    addresses = [
-        _row_address(bitmask, r, m._num_words) for m, r in zip(matchers, rows, strict=True)
-    ]
+    if not matchers:
+        return
+    num_words = {m._num_words for m in matchers}
+    if len(num_words) != 1:
+        raise ValueError("matchers in one batch must share a vocabulary size")
+    words = num_words.pop()
+    # Validate the layout once; rows of one tensor differ only by the row stride.
+    first = _row_address(bitmask, min(rows), words)
+    _row_address(bitmask, max(rows), words)
+    if bitmask.shape[-1] > words:
+        bitmask[..., words:] = 0
+    row_bytes = bitmask.stride(0) * 4 if bitmask.dim() == 2 else 0
+    addresses = [first + (r - min(rows)) * row_bytes for r in rows]
     _core.fill_next_token_bitmask_batch([m._handle for m in matchers], addresses, num_threads)
 
 

@@ -96,6 +96,8 @@ class Matcher {
   bool AcceptBytes(const std::string& bytes);
   /// \brief Writes the allowed-token mask into `words` (vocab().num_words() int32 words).
   void FillNextTokenBitmask(uint32_t* words);
+  /// \brief Fills `words` only if the mask is cached (cheap); false otherwise.
+  bool FillFromCache(uint32_t* words);
   /// \brief Undoes the last `n` accepted tokens; throws std::out_of_range past the start.
   void Rollback(int32_t n);
   /// \brief True once an EOS token was accepted.
