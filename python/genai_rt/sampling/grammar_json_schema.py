@@ -157,14 +157,16 @@ class JsonSchemaConverter:
                     "to $ref is not supported"
                 )
             return self._ref(schema["$ref"], path, depth)
-        if "const" in schema:
-            self._check_only(schema, path, {"const", "type", "$defs", "definitions"})
-            return self._json_literal(schema["const"])
-        if "enum" in schema:
-            self._check_only(schema, path, {"enum", "type", "$defs", "definitions"})
-            values = schema["enum"]
+        if "const" in schema or "enum" in schema:
+            key = "const" if "const" in schema else "enum"
+            self._check_only(schema, path, {key, "type", "$defs", "definitions"})
+            values = [schema["const"]] if key == "const" else schema["enum"]
             if not isinstance(values, list) or not values:
                 raise SchemaError(f"{_path_join(path, 'enum')}: enum must be a non-empty list")
+            # Next to "type", only values of that type are valid instances.
+            values = [v for v in values if _has_type(v, schema.get("type"))]
+            if not values:
+                raise SchemaError(f"{_path_join(path, key)}: no value has the schema's type")
             return "(" + " | ".join(self._json_literal(v) for v in values) + ")"
         for key in ("anyOf", "oneOf"):
             if key in schema:
@@ -548,6 +550,26 @@ class JsonSchemaConverter:
                 raise SchemaError(f"{path}/$ref: reference {ref!r} does not resolve")
             target = target[part]
         return target
+
+
+def _has_type(value: Any, types: Any) -> bool:
+    """JSON Schema type check of a Python value (``types``: None, a name or a list)."""
+    if types is None:
+        return True
+    names = types if isinstance(types, list) else [types]
+    checks = {
+        "null": value is None,
+        "boolean": isinstance(value, bool),
+        "integer": isinstance(value, int)
+        and not isinstance(value, bool)
+        or isinstance(value, float)
+        and value.is_integer(),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "string": isinstance(value, str),
+        "array": isinstance(value, list),
+        "object": isinstance(value, dict),
+    }
+    return any(checks.get(n, False) for n in names)
 
 
 def _raise(error: Exception) -> str:
