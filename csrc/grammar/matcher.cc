@@ -24,6 +24,24 @@ CompiledGrammar::CompiledGrammar(std::shared_ptr<const Automaton> automaton,
   for (size_t i = 0; i < automaton_->num_states(); ++i) {
     plain_next_[i].store(kPlainUnknown, std::memory_order_relaxed);
   }
+  loop_known_.reset(new std::atomic<bool>[automaton_->num_states()]);
+  for (size_t i = 0; i < automaton_->num_states(); ++i) loop_known_[i].store(false);
+  loop_bytes_.reset(new ByteSet[automaton_->num_states()]);
+}
+
+const ByteSet& CompiledGrammar::LoopBytes(int32_t state) const {
+  if (!loop_known_[state].load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(loop_mutex_);
+    if (!loop_known_[state].load(std::memory_order_relaxed)) {
+      ByteSet set;
+      for (int b = 0; b < 256; ++b) {
+        if (automaton_->Next(state, static_cast<uint8_t>(b)) == state) set.Add(static_cast<uint8_t>(b));
+      }
+      loop_bytes_[state] = set;
+      loop_known_[state].store(true, std::memory_order_release);
+    }
+  }
+  return loop_bytes_[state];
 }
 
 bool CompiledGrammar::LookupMask(const std::string& key, uint32_t* words) const {
@@ -315,6 +333,18 @@ void Matcher::Walk(const TokenTrie& tokens, uint32_t* words) {
     }
     for (int32_t k = node.token_begin; k < node.token_end; ++k) {
       words[ids[k] >> 5] |= 1u << (ids[k] & 31);
+    }
+    // At a state that loops on every byte below this node (an email's local part, `.*`),
+    // every token of the subtree is allowed: take them all without walking.
+    if (node.bytes_below >= 0 && simple_[d]) {
+      const AutomatonState& st = a_->state(simple_state_[d]);
+      if (st.calls_begin == st.calls_end && !(st.final && simple_stack_[d] >= 0) &&
+          tokens.bytes_below[node.bytes_below].SubsetOf(grammar_->LoopBytes(simple_state_[d]))) {
+        int32_t end = trie[node.subtree_end - 1].token_end;
+        for (int32_t k = node.token_end; k < end; ++k) words[ids[k] >> 5] |= 1u << (ids[k] & 31);
+        i = node.subtree_end;
+        continue;
+      }
     }
     ++i;
   }
