@@ -14,7 +14,6 @@ Example
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -414,8 +413,3 @@ def fill_next_token_bitmask_batch(
     row_bytes = bitmask.stride(0) * 4 if bitmask.dim() == 2 else 0
     addresses = [first + (r - min(rows)) * row_bytes for r in rows]
     _core.fill_next_token_bitmask_batch([m._handle for m in matchers], addresses, num_threads)
-
-
-def schema_to_text(schema: Any) -> str:
-    """Canonical JSON text of a schema (for cache keys and logs)."""
-    return json.dumps(schema, sort_keys=True, separators=(",", ":"))

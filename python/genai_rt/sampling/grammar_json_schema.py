@@ -403,11 +403,9 @@ class JsonSchemaConverter:
             rest_lo = max(0, min_items - k)
         if k == 0:
             if rest_hi == 0:
-                return (
-                    '"[" "]"'
-                    if min_items == 0
-                    else _raise(SchemaError(f"{path}: array can hold no items but minItems > 0"))
-                )
+                if min_items > 0:
+                    raise SchemaError(f"{path}: array can hold no items but minItems > 0")
+                return '"[" "]"'
             tail = "*" if rest_hi is None else f"{{0,{rest_hi - 1}}}"
             if rest_lo > 0:
                 tail = (
@@ -570,10 +568,6 @@ def _has_type(value: Any, types: Any) -> bool:
         "object": isinstance(value, dict),
     }
     return any(checks.get(n, False) for n in names)
-
-
-def _raise(error: Exception) -> str:
-    raise error
 
 
 def _search_regex(pattern: str) -> str:
