@@ -361,10 +361,10 @@ bool Matcher::FillFromCache(uint32_t* words) {
 
 void Matcher::FillNextTokenBitmask(uint32_t* words) {
   int32_t nw = vocab_->num_words();
-  std::memset(words, 0, nw * sizeof(uint32_t));
   if (!terminated_) {
     std::string key = StateKey(threads_);
-    if (grammar_->LookupMask(key, words)) return;
+    if (grammar_->LookupMask(key, words)) return;  // writes every word itself
+    std::memset(words, 0, nw * sizeof(uint32_t));
     if (!PlainFastMask(words)) Walk(vocab_->trie(), words);
     if (IsAccepting()) {
       for (int32_t id : vocab_->eos_token_ids()) words[id >> 5] |= 1u << (id & 31);
@@ -373,6 +373,7 @@ void Matcher::FillNextTokenBitmask(uint32_t* words) {
     return;
   }
   // A terminated matcher allows only EOS, so a sampler always has a token to pick.
+  std::memset(words, 0, nw * sizeof(uint32_t));
   for (int32_t id : vocab_->eos_token_ids()) words[id >> 5] |= 1u << (id & 31);
 }
 
