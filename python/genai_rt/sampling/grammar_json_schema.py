@@ -45,7 +45,7 @@ DESCRIPTIVE_KEYWORDS = frozenset(
 # One JSON string character: raw (no quote, backslash or control char) or an escape; \u never
 # spells a surrogate so one element is one code point.
 _CHAR_RULES = r"""json_char ::= /[^"\\\x00-\x1f]/ | "\\" json_escape
-json_escape ::= ["\\/bfnrt] | "u" ([0-9a-cA-Ce-fE-F] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2})
+json_escape ::= ["\\/bfnrt] | "u" ([0-9a-cA-Ce-fE-F] [0-9a-fA-F] | [dD] [0-7]) [0-9a-fA-F]{2}
 """
 
 _ANY_JSON_RULES = r"""json_value ::= json_object | json_array | json_string | json_number | json_lit
