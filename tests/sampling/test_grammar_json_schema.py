@@ -227,6 +227,17 @@ def test_dates_are_calendar_dates(vocab: _core.Vocabulary) -> None:
     assert not accepts(g, '"0000-01-01"')
 
 
+def test_format_with_redundant_lengths(vocab: _core.Vocabulary) -> None:
+    check(
+        {"type": "string", "format": "date", "minLength": 10, "maxLength": 10},
+        vocab,
+        valid=["2024-01-31"],
+        invalid=["2024-1-31"],
+    )
+    with pytest.raises(SchemaError, match="combined with minLength/maxLength"):
+        Grammar.from_json_schema({"type": "string", "format": "ipv4", "maxLength": 9}, vocab)
+
+
 def test_integer_and_number_bounds(vocab: _core.Vocabulary) -> None:
     schema = {"type": "integer", "minimum": -15, "exclusiveMaximum": 120}
     g = Grammar.from_json_schema(schema, vocab)

@@ -42,6 +42,10 @@ FORMAT_REGEXES = {
     "ipv4": r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}",
 }
 
+# Formats whose values all have a length in [lo, hi]: minLength/maxLength around them are
+# redundant when they admit that whole span (e.g. a date with maxLength 10).
+FORMAT_LENGTHS = {"date": (10, 10), "uuid": (36, 36), "ipv4": (7, 15)}
+
 _NUMBER = r'"-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)?'
 _NONNEGATIVE_NUMBER = r'("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)?'
 
@@ -57,9 +61,14 @@ def string_expr(schema: Mapping[str, Any], path: str, *, lenient: bool) -> tuple
         raise SchemaError(f"{path}: minLength {min_len} > maxLength {max_len}")
     pattern, fmt = schema.get("pattern"), schema.get("format")
     if pattern is not None or fmt is not None:
-        if "minLength" in schema or "maxLength" in schema:
+        span = FORMAT_LENGTHS.get(fmt) if isinstance(fmt, str) and pattern is None else None
+        lengths_redundant = (
+            span is not None and min_len <= span[0] and (max_len is None or span[1] <= max_len)
+        )
+        if ("minLength" in schema or "maxLength" in schema) and not lengths_redundant:
             raise SchemaError(
                 f"{path}: pattern/format combined with minLength/maxLength is not supported"
+                " (except lengths every value of the format already satisfies)"
             )
         if pattern is not None and fmt is not None:
             raise SchemaError(f"{path}: pattern combined with format is not supported")
