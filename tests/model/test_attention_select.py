@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 
 import pytest
 import torch
@@ -74,10 +75,11 @@ def random_step(
         [(1, n) for n in (3, 70, 66, 9, 64, 2, 18, 33)],  # pure decode
     ],
 )
-def test_backend_matches_naive_attention(lens: list[tuple[int, int]]) -> None:
+@pytest.mark.parametrize("cpu_kernel", [True, False], ids=["c-kernel", "gather-sdpa"])
+def test_backend_matches_naive_attention(lens: list[tuple[int, int]], cpu_kernel: bool) -> None:
     heads, block, scale = 6, 4, 0.3
     cache, q, k, v, meta = random_step(lens, heads, kv_heads=2, dim=8, block=block, seed=3)
-    backend = TorchAttentionBackend()
+    backend = TorchAttentionBackend(cpu_kernel=cpu_kernel)
     out = backend.forward(q, k, v, cache, meta, scale=scale)
     again = backend.forward(q, k, v, cache, meta, scale=scale)  # the cached step plan
     torch.testing.assert_close(again, out, rtol=0, atol=0)
@@ -111,3 +113,14 @@ def test_model_ops_follow_the_backend(caplog: pytest.LogCaptureFixture) -> None:
         assert "Triton model ops unavailable" in caplog.text
     else:  # the kernels branch is merged: its Triton ops come with its backend
         assert ops.rms_norm is not layers.rms_norm
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler: the gather path is used")
+def test_cpu_kernel_builds_and_checks_block_ids() -> None:
+    from genai_rt.model.attention.cpu_kernels import load_paged_decode
+
+    assert load_paged_decode() is not None
+    cache, q, k, v, meta = random_step([(1, 9), (1, 5)], 4, kv_heads=2, dim=8, block=4, seed=1)
+    meta.block_tables[1, 1] = cache.shape[1] + 5  # a corrupt entry the kernel would read
+    with pytest.raises(ValueError, match=f"block {cache.shape[1] + 5} outside the cache"):
+        TorchAttentionBackend().forward(q, k, v, cache, meta, scale=0.5)
