@@ -124,3 +124,22 @@ def test_cpu_kernel_builds_and_checks_block_ids() -> None:
     meta.block_tables[1, 1] = cache.shape[1] + 5  # a corrupt entry the kernel would read
     with pytest.raises(ValueError, match=f"block {cache.shape[1] + 5} outside the cache"):
         TorchAttentionBackend().forward(q, k, v, cache, meta, scale=0.5)
+
+
+def test_no_compiler_falls_back_to_gather(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from genai_rt.model.attention import cpu_kernels
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing cached there
+    monkeypatch.setattr(cpu_kernels.sysconfig, "get_config_var", lambda name: "no-such-cc")
+    cpu_kernels.load_paged_decode.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING):
+            backend = TorchAttentionBackend()
+        assert "kernel unavailable" in caplog.text
+        cache, q, k, v, meta = random_step([(1, 9), (1, 5)], 4, kv_heads=2, dim=8, block=4, seed=2)
+        reference = TorchAttentionBackend(cpu_kernel=False).forward(q, k, v, cache, meta, 0.5)
+        torch.testing.assert_close(backend.forward(q, k, v, cache, meta, 0.5), reference)
+    finally:
+        cpu_kernels.load_paged_decode.cache_clear()
