@@ -143,3 +143,27 @@ def test_no_compiler_falls_back_to_gather(
         torch.testing.assert_close(backend.forward(q, k, v, cache, meta, 0.5), reference)
     finally:
         cpu_kernels.load_paged_decode.cache_clear()
+
+
+def test_split_by_work_covers_every_sequence_once() -> None:
+    from genai_rt.model.attention.cpu_kernels import _split_by_work
+
+    assert _split_by_work([500] * 64, 2) == [(0, 32), (32, 64)]
+    assert _split_by_work([100, 5000, 100, 100], 2) == [(0, 4)]  # under 2 x 4096 tokens
+    for lens, parts in [([3000, 3000, 3000], 4), ([9000, 1, 1, 1, 9000], 3), ([7] * 3, 8)]:
+        ranges = _split_by_work(lens, parts)
+        assert [i for first, last in ranges for i in range(first, last)] == list(range(len(lens)))
+        assert len(ranges) <= parts
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler: the gather path is used")
+def test_cpu_kernel_split_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from genai_rt.model.attention import cpu_kernels
+
+    monkeypatch.setattr(cpu_kernels.torch, "get_num_threads", lambda: 3)
+    lens = [(1, n) for n in (1500, 700, 2100, 900, 1800, 1200, 300, 2500)]  # 11000 tokens
+    assert len(cpu_kernels._split_by_work([n for _, n in lens], 3)) == 2
+    cache, q, k, v, meta = random_step(lens, 4, kv_heads=2, dim=8, block=16, seed=5)
+    out = TorchAttentionBackend().forward(q, k, v, cache, meta, scale=0.4)
+    expected = TorchAttentionBackend(cpu_kernel=False).forward(q, k, v, cache, meta, scale=0.4)
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)

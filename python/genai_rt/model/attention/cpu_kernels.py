@@ -20,6 +20,7 @@ import subprocess
 import sysconfig
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -105,10 +106,44 @@ def paged_decode_attention(
     _, num_blocks, block_size, kv_heads, head_dim = kv_cache.shape
     num_seqs, num_heads, _ = query.shape
     out = torch.empty_like(query)
-    scratch = torch.empty(num_heads * max_seq_len, dtype=torch.float32)  # scores [H, L]
-    kernel(
-        query.data_ptr(), kv_cache.data_ptr(), block_tables.data_ptr(), block_tables.stride(0),
-        seq_lens.data_ptr(), out.data_ptr(), num_seqs, num_heads, kv_heads, head_dim,
-        num_blocks, block_size, scale, scratch.data_ptr(),
-    )
+    row_bytes = num_heads * head_dim * 4
+    table_bytes = block_tables.stride(0) * 8
+
+    def run(first: int, last: int) -> None:
+        # Sequences [first, last): pointers offset into the shared tensors, own scratch.
+        scratch = torch.empty(num_heads * max_seq_len, dtype=torch.float32)  # scores [H, L]
+        kernel(
+            query.data_ptr() + first * row_bytes, kv_cache.data_ptr(),
+            block_tables.data_ptr() + first * table_bytes, block_tables.stride(0),
+            seq_lens.data_ptr() + first * 8, out.data_ptr() + first * row_bytes,
+            last - first, num_heads, kv_heads, head_dim, num_blocks, block_size, scale,
+            scratch.data_ptr(),
+        )
+
+    ranges = _split_by_work(seq_lens.tolist(), torch.get_num_threads())
+    if len(ranges) == 1:
+        run(*ranges[0])
+    else:  # ctypes releases the GIL during the call: the chunks run in parallel
+        list(_pool(len(ranges)).map(lambda r: run(*r), ranges))
     return out
+
+
+def _split_by_work(seq_lens: list[int], parts: int) -> list[tuple[int, int]]:
+    """Contiguous sequence ranges with about equal context tokens; one range when small."""
+    total = sum(seq_lens)
+    # NOTE: below ~4k context tokens a thread hand-off costs more than it saves.
+    parts = max(1, min(parts, len(seq_lens), total // 4096))
+    ranges: list[tuple[int, int]] = []
+    first = done = 0
+    for index, length in enumerate(seq_lens):
+        done += length
+        if len(ranges) < parts - 1 and done * parts >= total * (len(ranges) + 1):
+            ranges.append((first, index + 1))
+            first = index + 1
+    ranges.append((first, len(seq_lens)))
+    return [r for r in ranges if r[0] < r[1]]
+
+
+@functools.lru_cache(maxsize=4)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genai_rt_attn")
