@@ -69,6 +69,31 @@ void BindCudaKernels(py::module_& m) {
       py::arg("logits"), py::arg("dtype"), py::arg("num_rows"), py::arg("vocab_size"),
       py::arg("logits_stride"), py::arg("bitmask"), py::arg("bitmask_words"),
       py::arg("bitmask_stride"), py::arg("indices"), py::arg("num_indices"), py::arg("stream"));
+  cuda.attr("max_top_k") = genai_rt::cuda::kMaxTopK;
+  cuda.def(
+      "top_k",
+      [](std::uintptr_t input, int dtype, int64_t rows, int64_t cols, int64_t input_stride,
+         int64_t k, std::uintptr_t out_values, std::uintptr_t out_indices, std::uintptr_t stream) {
+        if (dtype < 0 || dtype > 2) throw std::invalid_argument("dtype code must be 0, 1 or 2");
+        if (k < 1 || k > genai_rt::cuda::kMaxTopK || k > cols) {
+          throw std::invalid_argument("top_k needs 1 <= k <= min(1024, cols), got k=" +
+                                      std::to_string(k) + " cols=" + std::to_string(cols));
+        }
+        int error;
+        {
+          py::gil_scoped_release release;
+          error = genai_rt::cuda::TopK(reinterpret_cast<const void*>(input),
+                                       static_cast<genai_rt::cuda::DType>(dtype), rows, cols,
+                                       input_stride, k, reinterpret_cast<void*>(out_values),
+                                       reinterpret_cast<int64_t*>(out_indices),
+                                       reinterpret_cast<void*>(stream));
+        }
+        CheckCuda(error, "top_k");
+      },
+      "Values and int64 indices of the k largest entries per row, sorted descending.",
+      py::arg("input"), py::arg("dtype"), py::arg("rows"), py::arg("cols"),
+      py::arg("input_stride"), py::arg("k"), py::arg("out_values"), py::arg("out_indices"),
+      py::arg("stream"));
 #else
   (void)m;
 #endif

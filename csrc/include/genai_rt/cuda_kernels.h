@@ -29,4 +29,18 @@ int ApplyTokenBitmaskInplace(void* logits, DType dtype, int64_t num_rows, int64_
                              int64_t bitmask_stride, const int32_t* indices, int64_t num_indices,
                              void* stream);
 
+/// \brief Largest k accepted by TopK.
+constexpr int kMaxTopK = 1024;
+
+/// \brief Values and indices of the k largest entries of each row, sorted descending.
+///
+/// input:       [rows, cols] of `dtype`, row stride input_stride (elements), unit column stride
+/// out_values:  [rows, k] of `dtype`, contiguous
+/// out_indices: [rows, k] int64, contiguous; column positions in the input row
+/// 1 <= k <= min(kMaxTopK, cols); cols < 2^31. Among equal values at the k-th place, which ones
+/// are returned is unspecified (as in torch.topk); the output is ordered by value, then index.
+/// Returns cudaErrorInvalidValue for k or sizes out of range.
+int TopK(const void* input, DType dtype, int64_t rows, int64_t cols, int64_t input_stride,
+         int64_t k, void* out_values, int64_t* out_indices, void* stream);
+
 }  // namespace genai_rt::cuda
