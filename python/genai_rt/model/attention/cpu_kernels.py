@@ -1,149 +1,109 @@
-"""The CPU decode-attention kernel (cpu_paged_decode.c), compiled on first use and loaded with
-ctypes.
+"""The core's CPU decode-attention kernel (csrc/attention/cpu_paged_decode.cc), called on torch
+tensors.
 
-Compiled with the system C compiler for the host (``-O3 -march=native``) into a per-user cache,
-keyed by the source, the flags and the CPU; where no compiler works the loader returns None and
-the torch backend keeps its gather + SDPA path (and logs why).
+The kernel is built into ``genai_rt._core`` with the rest of the C++ core: its hot loop is
+compiled for AVX-512, AVX2 and baseline x86-64 and picked at load time. This wrapper checks what
+the kernel needs (CPU, dtypes, contiguity, shapes) with clear errors; the kernel itself checks
+sequence lengths and block ids before any work and splits sequences over threads by context
+tokens (``_core.cpu_paged_decode_split``).
 
-NOTE: 64 decode sequences of 100-576 tokens, 8 heads over 4 KV heads of 64, fp32, 1 thread:
-18 ms against 53 ms for one padded gather + SDPA (medians of 9, on a shared 2-core machine).
+NOTE: 64 decode sequences of 100-576 tokens, 8 heads over 4 KV heads of 64, fp32, kernel
+calls interleaved with the run-time-compiled C kernel this replaces (-O3 -march=native, ctypes,
+Python thread pool), medians of 25 on a shared 2-core AVX-512 machine: 1 thread 7.0 ms against
+7.1 ms, 2 threads 7.1 ms against 7.9 ms. Through ``TorchAttentionBackend.forward``
+(benchmarks/compare_cpu_paged_decode.py) 1 thread: 6.9-7.5 ms against 14.8-15.0 ms for gather +
+SDPA.
 """
 
 from __future__ import annotations
 
-import ctypes
-import functools
-import hashlib
-import logging
-import os
-import subprocess
-import sysconfig
-import tempfile
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
 import torch
 
-logger = logging.getLogger(__name__)
-
-SOURCE = Path(__file__).with_name("cpu_paged_decode.c")
-FLAGS = ["-O3", "-march=native", "-fopenmp-simd", "-shared", "-fPIC"]
-PagedDecode = Callable[..., None]
-
-
-def _cache_dir() -> Path:
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "genai_rt" / "kernels"
-
-
-def _cpu_signature() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return line
-    except OSError:
-        pass
-    return os.uname().machine
-
-
-def _compile(compiler: str, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, suffix=".so", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-    try:
-        subprocess.run(
-            [compiler, *FLAGS, "-o", str(tmp_path), str(SOURCE)],
-            check=True, capture_output=True, text=True, timeout=120,
-        )
-        tmp_path.replace(target)  # atomic: concurrent builders never see half a library
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-@functools.lru_cache(maxsize=1)
-def load_paged_decode() -> PagedDecode | None:
-    """The compiled ``paged_decode_attention_f32``, or None when it cannot be built here."""
-    compiler = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    key = hashlib.sha256(
-        SOURCE.read_bytes() + " ".join([compiler, *FLAGS]).encode() + _cpu_signature().encode()
-    ).hexdigest()[:16]
-    try:
-        target = _cache_dir() / f"cpu_paged_decode_{key}.so"
-        if not target.is_file():
-            _compile(compiler, target)
-        lib = ctypes.CDLL(str(target))
-    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-        detail = getattr(exc, "stderr", "") or exc
-        logger.warning("CPU decode-attention kernel unavailable (%s); using gather + SDPA",
-                       str(detail).strip()[:300])
-        return None
-    fn = lib.paged_decode_attention_f32
-    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
-    fn.argtypes = [ptr, ptr, ptr, i64, ptr, ptr, i64, i64, i64, i64, i64, i64, ctypes.c_float,
-                   ptr]
-    fn.restype = None
-    logger.info("CPU decode-attention kernel loaded from %s", target)
-    return fn  # type: ignore[no-any-return]
+from genai_rt import _core
 
 
 def paged_decode_attention(
-    kernel: PagedDecode,
     query: torch.Tensor,
     kv_cache: torch.Tensor,
     block_tables: torch.Tensor,
     seq_lens: torch.Tensor,
-    max_seq_len: int,
     scale: float,
+    num_threads: int | None = None,
 ) -> torch.Tensor:
-    """One decode token per sequence, attended over its paged context.
+    """Attention of one decode token per sequence over its paged context, in fp32 on CPU.
 
-    query: [S, H, D] fp32; kv_cache: [2, NB, BS, KVH, D] fp32 contiguous; block_tables: int64
-    [S, W] whose first ceil(seq_len / BS) entries are valid block ids (checked by the caller);
-    seq_lens: int64 [S], each >= 1. Returns [S, H, D].
+    Parameters
+    ----------
+    query : torch.Tensor
+        ``[S, H, D]`` float32, contiguous; ``H`` a multiple of the cache's KV heads.
+    kv_cache : torch.Tensor
+        ``[2, NB, BS, KVH, D]`` float32, contiguous (0 = keys, 1 = values).
+    block_tables : torch.Tensor
+        ``[S, W]`` int64 with unit column stride; row ``s`` lists the blocks of sequence ``s``
+        (only the first ``ceil(seq_lens[s] / BS)`` entries are read, each must be in
+        ``[0, NB)``).
+    seq_lens : torch.Tensor
+        ``[S]`` int64, contiguous, each in ``[1, W * BS]``.
+    scale : float
+        Multiplies the scores before the softmax.
+    num_threads : int, optional
+        Threads to split the sequences over; ``torch.get_num_threads()`` when None.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[S, H, D]`` float32.
+
+    Raises
+    ------
+    ValueError
+        On a tensor off the CPU, of another dtype or layout, mismatched shapes, a sequence
+        length out of range or a block id outside the cache.
     """
-    query = query.contiguous()
+    _check_layout(query, kv_cache, block_tables, seq_lens)
     _, num_blocks, block_size, kv_heads, head_dim = kv_cache.shape
     num_seqs, num_heads, _ = query.shape
     out = torch.empty_like(query)
-    row_bytes = num_heads * head_dim * 4
-    table_bytes = block_tables.stride(0) * 8
-
-    def run(first: int, last: int) -> None:
-        # Sequences [first, last): pointers offset into the shared tensors, own scratch.
-        scratch = torch.empty(num_heads * max_seq_len, dtype=torch.float32)  # scores [H, L]
-        kernel(
-            query.data_ptr() + first * row_bytes, kv_cache.data_ptr(),
-            block_tables.data_ptr() + first * table_bytes, block_tables.stride(0),
-            seq_lens.data_ptr() + first * 8, out.data_ptr() + first * row_bytes,
-            last - first, num_heads, kv_heads, head_dim, num_blocks, block_size, scale,
-            scratch.data_ptr(),
-        )
-
-    ranges = _split_by_work(seq_lens.tolist(), torch.get_num_threads())
-    if len(ranges) == 1:
-        run(*ranges[0])
-    else:  # ctypes releases the GIL during the call: the chunks run in parallel
-        list(_pool(len(ranges)).map(lambda r: run(*r), ranges))
+    if num_seqs == 0:
+        return out
+    _core.cpu_paged_decode_attention(
+        out.data_ptr(), query.data_ptr(), kv_cache.data_ptr(), block_tables.data_ptr(),
+        seq_lens.data_ptr(), num_seqs, num_heads, kv_heads, head_dim, num_blocks, block_size,
+        block_tables.shape[1], block_tables.stride(0), scale,
+        torch.get_num_threads() if num_threads is None else num_threads,
+    )
     return out
 
 
-def _split_by_work(seq_lens: list[int], parts: int) -> list[tuple[int, int]]:
-    """Contiguous sequence ranges with about equal context tokens; one range when small."""
-    total = sum(seq_lens)
-    # NOTE: below ~4k context tokens a thread hand-off costs more than it saves.
-    parts = max(1, min(parts, len(seq_lens), total // 4096))
-    ranges: list[tuple[int, int]] = []
-    first = done = 0
-    for index, length in enumerate(seq_lens):
-        done += length
-        if len(ranges) < parts - 1 and done * parts >= total * (len(ranges) + 1):
-            ranges.append((first, index + 1))
-            first = index + 1
-    ranges.append((first, len(seq_lens)))
-    return [r for r in ranges if r[0] < r[1]]
-
-
-@functools.lru_cache(maxsize=4)
-def _pool(workers: int) -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genai_rt_attn")
+def _check_layout(
+    query: torch.Tensor, kv_cache: torch.Tensor, block_tables: torch.Tensor,
+    seq_lens: torch.Tensor,
+) -> None:
+    tensors = {"query": query, "kv_cache": kv_cache, "block_tables": block_tables,
+               "seq_lens": seq_lens}
+    dtypes = {"query": torch.float32, "kv_cache": torch.float32, "block_tables": torch.int64,
+              "seq_lens": torch.int64}
+    dims = {"query": 3, "kv_cache": 5, "block_tables": 2, "seq_lens": 1}
+    for name, tensor in tensors.items():
+        if tensor.device.type != "cpu":
+            raise ValueError(f"{name} must be on the CPU, got {tensor.device}")
+        if tensor.dtype != dtypes[name]:
+            raise ValueError(f"{name} must be {dtypes[name]}, got {tensor.dtype}")
+        if tensor.dim() != dims[name]:
+            raise ValueError(f"{name} must be {dims[name]}-D, got shape {tuple(tensor.shape)}")
+    for name in ("query", "kv_cache", "seq_lens"):
+        if not tensors[name].is_contiguous():
+            raise ValueError(f"{name} must be contiguous")
+    if block_tables.shape[1] > 1 and block_tables.stride(1) != 1:
+        raise ValueError("block_tables must have unit column stride")
+    if kv_cache.shape[0] != 2:
+        raise ValueError(f"kv_cache must be [2, blocks, block_size, kv_heads, head_dim], got "
+                         f"{tuple(kv_cache.shape)}")
+    num_seqs, num_heads, head_dim = query.shape
+    if head_dim != kv_cache.shape[4] or num_heads % kv_cache.shape[3] != 0:
+        raise ValueError(f"query {tuple(query.shape)} does not fit kv_cache "
+                         f"{tuple(kv_cache.shape)}: head_dim must match and heads be a multiple "
+                         f"of kv_heads")
+    if block_tables.shape[0] != num_seqs or seq_lens.shape[0] != num_seqs:
+        raise ValueError(f"{num_seqs} queries but block_tables has {block_tables.shape[0]} rows "
+                         f"and seq_lens {seq_lens.shape[0]} entries")

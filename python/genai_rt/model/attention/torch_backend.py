@@ -2,11 +2,12 @@
 
 Three paths, picked per sequence from the host-side lengths (no device sync):
 
-- decode sequences (one new token): on CPU in fp32, one call of the C kernel of cpu_kernels.py
-  that reads each sequence's blocks in place. Otherwise they are sorted by context length and
-  cut into a few buckets of similar lengths; each bucket's K/V blocks are gathered into one
-  padded tensor and run through one ``F.scaled_dot_product_attention`` with a length mask. GQA
-  is folded into the query axis (``[S, kv_heads, group, D]``) so K/V are never repeated.
+- decode sequences (one new token): on CPU in fp32, one call of the core's C++ kernel
+  (cpu_kernels.py) that reads each sequence's blocks in place. Otherwise (other dtypes, GPU)
+  they are sorted by context length and cut into a few buckets of similar lengths; each
+  bucket's K/V blocks are gathered into one padded tensor and run through one
+  ``F.scaled_dot_product_attention`` with a length mask. GQA is folded into the query axis
+  (``[S, kv_heads, group, D]``) so K/V are never repeated.
 - a prefill chunk with no cached context attends to its own K/V with ``is_causal=True``.
 - a chunk with cached context (chunked prefill) gathers its context and uses an explicit
   causal mask offset by the cached length.
@@ -24,11 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from genai_rt.model.attention.base import AttentionMetadata
-from genai_rt.model.attention.cpu_kernels import (
-    PagedDecode,
-    load_paged_decode,
-    paged_decode_attention,
-)
+from genai_rt.model.attention.cpu_kernels import paged_decode_attention
 
 # A decode bucket ends when the next (shorter) context is below this fraction of the bucket's
 # longest: padding then wastes at most ~30% of the gathered K/V.
@@ -76,7 +73,6 @@ class _DecodeBatch:
     rows: torch.Tensor  # int64 [S]
     block_tables: torch.Tensor  # int64 [S, W], padding zeroed
     seq_lens: torch.Tensor  # int64 [S]
-    max_seq_len: int
     max_block_id: int  # largest block id the kernel will read (checked against the cache)
     min_block_id: int
 
@@ -100,8 +96,8 @@ class TorchAttentionBackend:
     name = "torch"
 
     def __init__(self, cpu_kernel: bool = True) -> None:
-        """``cpu_kernel=False`` keeps decode on gather + SDPA even where the C kernel builds."""
-        self._kernel: PagedDecode | None = load_paged_decode() if cpu_kernel else None
+        """``cpu_kernel=False`` keeps CPU fp32 decode on gather + SDPA, not the core's kernel."""
+        self._cpu_kernel = cpu_kernel
         self._plan: _StepPlan | None = None
         self._plan_meta: AttentionMetadata | None = None
         self._workspace = torch.empty(0)
@@ -149,8 +145,8 @@ class TorchAttentionBackend:
                     f"{kv_cache.shape[1]} blocks"
                 )
             res = paged_decode_attention(
-                self._kernel, query.index_select(0, batch.rows), kv_cache,  # type: ignore[arg-type]
-                batch.block_tables, batch.seq_lens, batch.max_seq_len, scale,
+                query.index_select(0, batch.rows), kv_cache, batch.block_tables,
+                batch.seq_lens, scale,
             )
             out.index_copy_(0, batch.rows, res)
             return out
@@ -167,7 +163,7 @@ class TorchAttentionBackend:
 
     def _kernel_fits(self, query: torch.Tensor, kv_cache: torch.Tensor) -> bool:
         return (
-            self._kernel is not None and query.device.type == "cpu"
+            self._cpu_kernel and query.device.type == "cpu"
             and query.dtype == torch.float32 and kv_cache.dtype == torch.float32
             and kv_cache.is_contiguous()
         )
@@ -258,7 +254,6 @@ def _decode_batch(
         rows=torch.tensor([row for _, _, row in decodes], dtype=torch.int64),
         block_tables=torch.where(valid, selected, 0).contiguous(),
         seq_lens=seq_lens,
-        max_seq_len=int(seq_lens.max()),
         max_block_id=int(used.max()),
         min_block_id=int(used.min()),
     )
