@@ -78,3 +78,13 @@ class GrammarMatcher:
 def fill_next_token_bitmask_batch(
     matchers: list[GrammarMatcher], addresses: list[int], num_threads: int = 0
 ) -> None: ...
+
+# --- CPU attention (csrc/attention, BindCpuAttention) ---
+def cpu_paged_decode_attention(
+    out: int, query: int, kv_cache: int, block_tables: int, seq_lens: int, num_seqs: int,
+    num_heads: int, num_kv_heads: int, head_dim: int, num_blocks: int, block_size: int,
+    max_blocks_per_seq: int, block_table_stride: int, scale: float, num_threads: int,
+) -> None: ...
+def cpu_paged_decode_split(seq_lens: list[int], num_threads: int) -> list[tuple[int, int]]: ...
+
+cpu_paged_decode_min_tokens_per_thread: int
