@@ -97,7 +97,8 @@ void BindGrammar(py::module_& m) {
       .def_property_readonly("size", &gr::Vocabulary::size)
       .def_property_readonly("num_tokens", &gr::Vocabulary::num_tokens)
       .def_property_readonly("eos_token_ids", &gr::Vocabulary::eos_token_ids)
-      .def_property_readonly("trie_nodes", [](const gr::Vocabulary& v) { return v.trie().size(); })
+      .def_property_readonly("trie_nodes",
+                             [](const gr::Vocabulary& v) { return v.trie().nodes.size(); })
       .def_property_readonly("memory_bytes", &gr::Vocabulary::MemoryBytes);
 
   py::class_<gr::CompileLimits>(m, "CompileLimits", "Bounds on one grammar compile.")

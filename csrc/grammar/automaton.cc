@@ -1,5 +1,7 @@
 #include "genai_rt/grammar/automaton.h"
 
+#include "genai_rt/grammar/inline.h"
+
 #include <algorithm>
 #include <map>
 #include <unordered_map>
@@ -39,8 +41,26 @@ class AutomatonBuilder {
     auto a = std::make_shared<Automaton>();
     a_ = a.get();
     size_t num_rules = g_.rules().size();
-    std::vector<int32_t> nfa_start(num_rules), nfa_end(num_rules);
+    inline_ = InlineableRules(g_, limits_.max_inline_states);
+    // Only the root and rules still called after inlining get automata of their own.
+    std::vector<char> needed(num_rules, 0);
+    std::vector<int32_t> work{g_.root()}, refs;
+    needed[g_.root()] = 1;
+    while (!work.empty()) {
+      int32_t r = work.back();
+      work.pop_back();
+      refs.clear();
+      CalledRules(g_.rules()[r].body, &refs);
+      for (int32_t q : refs) {
+        if (!needed[q]) {
+          needed[q] = 1;
+          work.push_back(q);
+        }
+      }
+    }
+    std::vector<int32_t> nfa_start(num_rules, -1), nfa_end(num_rules, -1);
     for (size_t r = 0; r < num_rules; ++r) {
+      if (!needed[r]) continue;
       nfa_start[r] = NewNfaState();
       nfa_end[r] = BuildExpr(g_.rules()[r].body, nfa_start[r]);
     }
@@ -49,6 +69,13 @@ class AutomatonBuilder {
     Prune();
     CheckLeftRecursion();
     a_->root_ = g_.root();
+    if (a_->states_.size() < Automaton::kNone16) {
+      a_->table16_.resize(a_->table_.size());
+      for (size_t i = 0; i < a_->table_.size(); ++i) {
+        a_->table16_[i] = a_->table_[i] < 0 ? Automaton::kNone16 : static_cast<uint16_t>(a_->table_[i]);
+      }
+      std::vector<int32_t>().swap(a_->table_);
+    }
     return a;
   }
 
@@ -60,6 +87,25 @@ class AutomatonBuilder {
       throw GrammarError(std::string("grammar compile exceeded max_compile_ms=") +
                          std::to_string(static_cast<int64_t>(limits_.max_compile_ms)) +
                          " during " + phase);
+    }
+  }
+
+  // Rules reached from `expr` by calls that stay calls (inlined rules are looked through).
+  void CalledRules(int32_t expr, std::vector<int32_t>* out) {
+    std::vector<int32_t> stack{expr};
+    std::vector<char> seen_rule(g_.rules().size(), 0);
+    while (!stack.empty()) {
+      const Expr& e = g_.exprs()[stack.back()];
+      stack.pop_back();
+      if (e.kind == ExprKind::kRuleRef) {
+        if (!inline_[e.rule]) {
+          out->push_back(e.rule);
+        } else if (!seen_rule[e.rule]) {
+          seen_rule[e.rule] = 1;
+          stack.push_back(g_.rules()[e.rule].body);
+        }
+      }
+      for (int32_t c : e.children) stack.push_back(c);
     }
   }
 
@@ -109,16 +155,20 @@ class AutomatonBuilder {
           nfa_[o].eps.push_back(loop);
           return loop;
         }
+        // Optional copies nest, x{0,3} = (x(x(x)?)?)?, each able to jump straight to the end:
+        // eps-closures stay two states wide instead of spanning all remaining copies (the chain
+        // form made a maxLength-40 string's DFA states 40x larger and its compile 10x slower).
+        if (e.max_repeat == e.min_repeat) return cur;
+        int32_t end = NewNfaState();
         for (int32_t i = e.min_repeat; i < e.max_repeat; ++i) {
-          int32_t skip = NewNfaState();
-          int32_t o = BuildExpr(e.children[0], cur);
-          nfa_[cur].eps.push_back(skip);
-          nfa_[o].eps.push_back(skip);
-          cur = skip;
+          nfa_[cur].eps.push_back(end);
+          cur = BuildExpr(e.children[0], cur);
         }
-        return cur;
+        nfa_[cur].eps.push_back(end);
+        return end;
       }
       case ExprKind::kRuleRef: {
+        if (inline_[e.rule]) return BuildExpr(g_.rules()[e.rule].body, in);
         int32_t out = NewNfaState();
         nfa_[in].calls.push_back({e.rule, out});
         return out;
@@ -172,6 +222,14 @@ class AutomatonBuilder {
       }
     }
     ++stamp_;
+    // Only states that read something, or end a rule, tell closures apart: dropping pure
+    // epsilon states merges equivalent DFA states (after 'a' and after 'é' in a string body),
+    // which the plain-character fast path relies on.
+    size_t keep = 0;
+    for (int32_t s : set) {
+      if (important_[s]) set[keep++] = s;
+    }
+    set.resize(keep);
     std::sort(set.begin(), set.end());
     set.erase(std::unique(set.begin(), set.end()), set.end());
     return set;
@@ -204,11 +262,18 @@ class AutomatonBuilder {
 
   void Determinize(const std::vector<int32_t>& nfa_start, const std::vector<int32_t>& nfa_end) {
     mark_.assign(nfa_.size(), -1);
+    important_.assign(nfa_.size(), 0);
+    for (size_t s = 0; s < nfa_.size(); ++s) {
+      important_[s] = !nfa_[s].bytes.empty() || !nfa_[s].calls.empty();
+    }
+    for (int32_t end : nfa_end) {
+      if (end >= 0) important_[end] = 1;
+    }
     std::vector<int32_t> rule_end_of(nfa_.size(), -1);
     size_t num_rules = nfa_start.size();
-    a_->rule_start_.resize(num_rules);
-    std::vector<int32_t> call_begin, call_end;
+    a_->rule_start_.assign(num_rules, -1);
     for (size_t r = 0; r < num_rules; ++r) {
+      if (nfa_start[r] < 0) continue;
       a_->rule_start_[r] = DfaState({nfa_start[r]}, static_cast<int32_t>(r));
       // A rule's DFA states are explored before the next rule starts, so rule ids stay local.
       while (!pending_.empty()) {
@@ -333,12 +398,15 @@ class AutomatonBuilder {
     for (bool changed = true; changed;) {
       changed = false;
       for (size_t r = 0; r < num_rules; ++r) {
+        if (a_->rule_start_[r] < 0) continue;
         if (!nullable[r] && explore(a_->rule_start_[r], nullptr)) nullable[r] = changed = true;
       }
       CheckTime("nullable analysis");
     }
     std::vector<std::vector<int32_t>> left_calls(num_rules);
-    for (size_t r = 0; r < num_rules; ++r) explore(a_->rule_start_[r], &left_calls[r]);
+    for (size_t r = 0; r < num_rules; ++r) {
+      if (a_->rule_start_[r] >= 0) explore(a_->rule_start_[r], &left_calls[r]);
+    }
     std::vector<char> color(num_rules, 0);  // 0 new, 1 on stack, 2 done
     for (size_t r0 = 0; r0 < num_rules; ++r0) {
       if (color[r0]) continue;
@@ -370,8 +438,10 @@ class AutomatonBuilder {
   std::chrono::steady_clock::time_point start_;
   Automaton* a_ = nullptr;
   std::vector<NfaState> nfa_;
+  std::vector<char> inline_;
   std::map<std::pair<uint8_t, uint8_t>, std::vector<int32_t>> classes_of_range_;
   std::vector<int32_t> mark_;
+  std::vector<char> important_;
   int32_t stamp_ = 0;
   std::unordered_map<std::vector<int32_t>, int32_t, VectorHash> dfa_ids_;
   std::vector<std::vector<int32_t>> dfa_sets_;
@@ -387,6 +457,7 @@ std::shared_ptr<const Automaton> Automaton::Compile(const Grammar& grammar,
 size_t Automaton::MemoryBytes() const {
   return sizeof(*this) + states_.capacity() * sizeof(AutomatonState) +
          calls_.capacity() * sizeof(CallEdge) + table_.capacity() * sizeof(int32_t) +
+         table16_.capacity() * sizeof(uint16_t) +
          rule_start_.capacity() * sizeof(int32_t);
 }
 

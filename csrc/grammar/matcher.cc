@@ -8,6 +8,10 @@
 
 namespace genai_rt::grammar {
 
+namespace {
+constexpr int32_t kPlainUnknown = -2;
+}  // namespace
+
 // ------------------------------------------------------------------------------------------
 // CompiledGrammar: the mask cache
 // ------------------------------------------------------------------------------------------
@@ -17,7 +21,12 @@ CompiledGrammar::CompiledGrammar(std::shared_ptr<const Automaton> automaton,
                                  size_t cache_limit_bytes)
     : automaton_(std::move(automaton)),
       vocab_(std::move(vocab)),
-      cache_limit_bytes_(cache_limit_bytes) {}
+      cache_limit_bytes_(cache_limit_bytes),
+      plain_next_(new std::atomic<int32_t>[automaton_->num_states()]) {
+  for (size_t i = 0; i < automaton_->num_states(); ++i) {
+    plain_next_[i].store(kPlainUnknown, std::memory_order_relaxed);
+  }
+}
 
 bool CompiledGrammar::LookupMask(const std::string& key, uint32_t* words) const {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -57,9 +66,14 @@ void CompiledGrammar::StoreMask(const std::string& key, const uint32_t* words) {
     bool keep = allowed <= denied;
     m.kind = keep ? CachedMask::kAllowed : CachedMask::kDenied;
     m.data.reserve(keep ? allowed : denied);
-    for (int32_t id = 0; id < v; ++id) {
-      bool bit = (words[id >> 5] >> (id & 31)) & 1u;
-      if (bit == keep) m.data.push_back(static_cast<uint32_t>(id));
+    // Word by word over set bits: a bit-by-bit scan of 100k ids cost 65 us per new state.
+    for (int32_t w = 0; w < nw; ++w) {
+      uint32_t bits = keep ? words[w] : ~words[w];
+      if (w == nw - 1 && (v & 31)) bits &= (1u << (v & 31)) - 1;
+      while (bits) {
+        m.data.push_back(static_cast<uint32_t>(w * 32 + __builtin_ctz(bits)));
+        bits &= bits - 1;
+      }
     }
   } else {
     m.kind = CachedMask::kDense;
@@ -112,6 +126,9 @@ void StackArena::Clear() {
 Matcher::Matcher(std::shared_ptr<const CompiledGrammar> grammar)
     : grammar_(std::move(grammar)), a_(&grammar_->automaton()), vocab_(&grammar_->vocab()) {
   levels_.resize(static_cast<size_t>(vocab_->max_token_length()) + 1);
+  simple_.assign(levels_.size(), false);
+  simple_state_.assign(levels_.size(), -1);
+  simple_stack_.assign(levels_.size(), -1);
   Reset();
 }
 
@@ -243,17 +260,56 @@ std::string Matcher::StateKey(const std::vector<Thread>& threads) const {
   return key;
 }
 
-void Matcher::Walk(uint32_t* words) {
-  const std::vector<TrieNode>& trie = vocab_->trie();
-  const int32_t* ids = vocab_->sorted_ids().data();
+void Matcher::Walk(const TokenTrie& tokens, uint32_t* words) {
+  const std::vector<TrieNode>& trie = tokens.nodes;
+  const int32_t* ids = tokens.sorted_ids.data();
   size_t mark = arena_.Mark();
+  // Levels holding one thread that moves inside its rule are kept as two ints (simple_*); the
+  // general thread vector is only built when a byte triggers a call or a return. Most of a
+  // walk is the simple case: 2-3x fewer cycles per trie node than going through Advance.
   levels_[0] = threads_;
+  simple_[0] = threads_.size() == 1;
+  if (simple_[0]) {
+    simple_state_[0] = threads_[0].state;
+    simple_stack_[0] = threads_[0].stack;
+  }
   int32_t n = static_cast<int32_t>(trie.size());
   for (int32_t i = 0; i < n;) {
     const TrieNode& node = trie[i];
-    if (!Advance(levels_[node.depth - 1], node.byte, &levels_[node.depth])) {
-      i = node.subtree_end;  // no token under this prefix can be allowed
-      continue;
+    int32_t d = node.depth;
+    if (simple_[d - 1]) {
+      int32_t next = a_->Next(simple_state_[d - 1], node.byte);
+      if (next < 0) {
+        i = node.subtree_end;  // no token under this prefix can be allowed
+        continue;
+      }
+      const AutomatonState& st = a_->state(next);
+      int32_t stack = simple_stack_[d - 1];
+      if (st.calls_begin == st.calls_end && !(st.final && stack >= 0)) {
+        simple_[d] = true;
+        simple_state_[d] = next;
+        simple_stack_[d] = stack;
+      } else {
+        std::vector<Thread>& out = levels_[d];
+        out.assign(1, Thread{next, stack});
+        Closure(&out);
+        if (out.empty()) {
+          i = node.subtree_end;
+          continue;
+        }
+        simple_[d] = false;
+      }
+    } else {
+      if (!Advance(levels_[d - 1], node.byte, &levels_[d])) {
+        i = node.subtree_end;
+        continue;
+      }
+      simple_[d] = false;
+    }
+    if (!simple_[d] && levels_[d].size() == 1) {
+      simple_[d] = true;
+      simple_state_[d] = levels_[d][0].state;
+      simple_stack_[d] = levels_[d][0].stack;
     }
     for (int32_t k = node.token_begin; k < node.token_end; ++k) {
       words[ids[k] >> 5] |= 1u << (ids[k] & 31);
@@ -269,7 +325,7 @@ void Matcher::FillNextTokenBitmask(uint32_t* words) {
   if (!terminated_) {
     std::string key = StateKey(threads_);
     if (grammar_->LookupMask(key, words)) return;
-    Walk(words);
+    if (!PlainFastMask(words)) Walk(vocab_->trie(), words);
     if (IsAccepting()) {
       for (int32_t id : vocab_->eos_token_ids()) words[id >> 5] |= 1u << (id & 31);
     }
@@ -278,6 +334,42 @@ void Matcher::FillNextTokenBitmask(uint32_t* words) {
   }
   // A terminated matcher allows only EOS, so a sampler always has a token to pick.
   for (int32_t id : vocab_->eos_token_ids()) words[id >> 5] |= 1u << (id & 31);
+}
+
+// Inside a JSON string body the automaton moves through a chain of states, one per plain
+// character (or loops on one). Then every plain-only token of at most `run` characters is
+// allowed (a precomputed bitset) and only the other tokens (quotes, escapes, partial UTF-8:
+// about 4% of cl100k) need a walk. This is what keeps maxLength strings off the slow path.
+bool Matcher::PlainFastMask(uint32_t* words) {
+  int32_t run = 0;
+  if (threads_.size() == 1) {
+    for (int32_t cur = threads_[0].state; run < kMaxPlainChars;) {
+      int32_t next = grammar_->PlainNext(cur);
+      if (next < 0) {
+        if (grammar_->AnyPlainChar(cur)) return false;  // some plain characters, not all
+        break;
+      }
+      const AutomatonState& st = a_->state(next);
+      // A call or a possible return mid-run would let other rules read the rest of a token
+      // (final with an empty stack only means EOS is allowed there).
+      if ((st.final && threads_[0].stack >= 0) || st.calls_begin != st.calls_end) return false;
+      ++run;
+      if (next == cur) {
+        run = kMaxPlainChars;
+        break;
+      }
+      cur = next;
+    }
+  } else {
+    for (const Thread& t : threads_) {
+      if (grammar_->AnyPlainChar(t.state)) return false;
+    }
+  }
+  if (run > 0) {
+    std::memcpy(words, vocab_->PlainUpTo(run), vocab_->num_words() * sizeof(uint32_t));
+  }
+  Walk(vocab_->impure_trie(), words);
+  return true;
 }
 
 std::string Matcher::JumpForwardBytes() {

@@ -195,3 +195,50 @@ def test_json_bounded_string_brute_force() -> None:
         want = {i for i in covered if prefix + tokens[i] in viable}
         assert (len(tokens) in got) == (prefix in language), prefix
         assert got & covered == want, (prefix, sorted(tokens[i] for i in (got & covered) ^ want))
+
+
+@pytest.mark.parametrize("value_type", ["string", ["string", "null"]])
+def test_bounded_string_in_object_brute_force(value_type: object) -> None:
+    """The plain-character fast path inside an object: tokens cross the closing quote.
+
+    The string alphabet is every character the instances' bytes can spell (keys, punctuation,
+    escapes), so the byte-level reference is exact for every token built from those bytes.
+    """
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": value_type, "maxLength": 2},
+            "aa": {"enum": ["a", "é"]},
+        },
+        "required": ["a"],
+    }
+    alphabet = 'aé"\\{}:,'
+    values: list[object] = [
+        "".join(p) for n in range(3) for p in itertools.product(alphabet, repeat=n)
+    ]
+    if value_type != "string":
+        values.append(None)
+    instances = []
+    for v in values:
+        for extra in [None, "a", "é"]:
+            instances.append({"a": v} if extra is None else {"a": v, "aa": extra})
+    for inst in instances:
+        jsonschema.validate(inst, schema)
+    language = {compact(i).encode() for i in instances}
+    pieces = {w[i : i + n] for w in language for n in range(1, 5) for i in range(len(w) - n + 1)}
+    tokens = sorted(pieces)
+    vocab = _core.Vocabulary([*tokens, b""], len(tokens) + 1, [len(tokens)], [])
+    grammar = Grammar.from_json_schema(schema, vocab)
+    viable = {w[:i] for w in language for i in range(len(w) + 1)}
+    # Letters of "null" would also be valid string characters (and start escapes like \n or
+    # \u): tokens holding them are outside the string alphabet, so they are not compared.
+    compared = {i for i, t in enumerate(tokens) if not set(t) & set(b"nul")} | {len(tokens)}
+    for prefix in sorted(viable):
+        m = GrammarMatcher(grammar)
+        assert m.accept_string(prefix)
+        got = allowed_ids(m, vocab.size) & compared
+        want = {i for i, t in enumerate(tokens) if prefix + t in viable} & compared
+        if prefix in language:
+            want.add(len(tokens))
+        diff = sorted(tokens[i] if i < len(tokens) else b"<eos>" for i in got ^ want)
+        assert got == want, (prefix, diff)
