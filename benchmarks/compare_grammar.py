@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import os
 import statistics
@@ -79,9 +80,23 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
+def _vocabulary_class() -> Any:
+    """genai_rt's Vocabulary; loaded from its file (stdlib only) when genai_rt cannot import."""
+    try:
+        from genai_rt.sampling.vocabulary import Vocabulary
+    except ImportError:
+        path = HERE.parent / "python" / "genai_rt" / "sampling" / "vocabulary.py"
+        spec = importlib.util.spec_from_file_location("_genai_rt_vocabulary", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.Vocabulary
+    return Vocabulary
+
+
 def load_vocab(name: str) -> tuple[VocabSetup, float]:
     """A real vocabulary with its encoder, and the ms genai_rt's Vocabulary took to build."""
-    from genai_rt.sampling.vocabulary import Vocabulary
+    Vocabulary = _vocabulary_class()
 
     from tests.sampling.real_tokenizers import (
         CL100K_SPECIAL_TOKENS,
