@@ -8,7 +8,9 @@
    token: each token's bit is set in the mask, accept_token agrees, and EOS is allowed at the end.
 
 Property 1 runs on a small vocabulary (Qwen2.5's first 2,048 tokens: all 256 bytes and common
-merges, plus an EOS) to keep masks cheap; property 2 on the full vocabularies.
+merges, plus an EOS) to keep masks cheap, and on fewer examples with the full Qwen2.5 vocabulary;
+property 2 on the full vocabularies. The date formats have their own property, marked as a known
+failure (strict xfail, so it flags the fix).
 """
 
 from __future__ import annotations
@@ -157,12 +159,40 @@ def test_reference_format_checks(fmt: str, value: str, ok: bool) -> None:
 
 # --- property 1: uniform sampling stays inside the language ----------------------------------
 
+def whitespace_outside_strings(text: str) -> bool:
+    """True if JSON text has whitespace between tokens (compact JSON has none).
+
+    Not ``text == compact(json.loads(text))``: escapes such as ``\\/`` or ``\\u0041`` are
+    valid compact JSON that json.dumps spells differently.
+    """
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in " \t\n\r":
+            return True
+    return False
+
+
+def test_whitespace_outside_strings() -> None:
+    assert not whitespace_outside_strings(r'{"a b":["\" x\\",1]}')
+    assert whitespace_outside_strings('{"a":1, "b":2}')
+    assert whitespace_outside_strings('[1,"\\\\" ,2]')
+
+
 def _check_sampled_json(schema: dict[str, Any], vocab: Vocabulary, rng: random.Random) -> None:
     grammar = sampling.Grammar.from_json_schema(compact(schema), vocab)
     for _ in range(3):
         text = sample_uniformly(grammar, vocab, rng).decode("utf-8")
         reference_validator(schema).validate(json.loads(text))
-        assert text == compact(json.loads(text)), f"not compact JSON: {text!r}"
+        assert not whitespace_outside_strings(text), f"not compact JSON: {text!r}"
 
 
 @requires_grammar
@@ -174,6 +204,17 @@ def test_sampled_json_is_valid(small_vocab: Vocabulary, data: st.DataObject) -> 
     formats = tuple(f for f in FORMATS if f not in DATE_FORMATS)
     schema = data.draw(json_schemas(bounded=True, formats=formats), label="schema")
     _check_sampled_json(schema, small_vocab, data.draw(st.randoms(use_true_random=False)))
+
+
+@requires_grammar
+@settings(PROPERTY_SETTINGS, max_examples=20)
+@given(data=st.data())
+def test_sampled_json_is_valid_full_vocab(real_vocabs: RealVocabs, data: st.DataObject) -> None:
+    """The same on Qwen2.5's 151,665 tokens: multi-byte tokens that cross JSON structure."""
+    formats = tuple(f for f in FORMATS if f not in DATE_FORMATS)
+    schema = data.draw(json_schemas(bounded=True, formats=formats), label="schema")
+    vocab, _ = real_vocabs["qwen2.5"]
+    _check_sampled_json(schema, vocab, data.draw(st.randoms(use_true_random=False)))
 
 
 # Found by the property below: the engine's date grammar takes every day 01-31 in every month
