@@ -3,6 +3,7 @@
 #include "genai_rt/grammar/inline.h"
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <unordered_map>
 
@@ -21,6 +22,7 @@ struct VectorHash {
 struct ByteEdge {
   uint8_t lo, hi;
   int32_t to;
+  int32_t classes = -1;  // index into the builder's class lists, set after byte classes exist
 };
 
 struct NfaState {
@@ -180,11 +182,16 @@ class AutomatonBuilder {
   // Bytes are equivalent when every edge range treats them alike; refine one range at a time.
   void ComputeByteClasses() {
     std::vector<std::pair<uint8_t, uint8_t>> ranges;
+    std::vector<char> seen(256 * 256, 0);  // dedupe without sorting every edge
     for (const NfaState& s : nfa_) {
-      for (const ByteEdge& b : s.bytes) ranges.emplace_back(b.lo, b.hi);
+      for (const ByteEdge& b : s.bytes) {
+        if (!seen[b.lo * 256 + b.hi]) {
+          seen[b.lo * 256 + b.hi] = 1;
+          ranges.emplace_back(b.lo, b.hi);
+        }
+      }
     }
     std::sort(ranges.begin(), ranges.end());
-    ranges.erase(std::unique(ranges.begin(), ranges.end()), ranges.end());
     int32_t cls[256] = {};
     int32_t num = 1;
     for (auto [lo, hi] : ranges) {
@@ -199,16 +206,23 @@ class AutomatonBuilder {
     }
     for (int b = 0; b < 256; ++b) a_->byte_class_[b] = static_cast<uint8_t>(cls[b]);
     a_->num_classes_ = num;
+    std::vector<int32_t> list_of_range(256 * 256, -1);  // indexed by lo * 256 + hi
     for (auto [lo, hi] : ranges) {
-      std::vector<int32_t>& list = classes_of_range_[{lo, hi}];
+      std::vector<int32_t> list;
       for (int b = lo; b <= hi; ++b) {
         if (std::find(list.begin(), list.end(), cls[b]) == list.end()) list.push_back(cls[b]);
       }
+      list_of_range[lo * 256 + hi] = static_cast<int32_t>(class_lists_.size());
+      class_lists_.push_back(std::move(list));
+    }
+    for (NfaState& s : nfa_) {
+      for (ByteEdge& b : s.bytes) b.classes = list_of_range[b.lo * 256 + b.hi];
     }
   }
 
   std::vector<int32_t> EpsClosure(std::vector<int32_t> set) {
-    std::vector<int32_t> stack = set;
+    std::vector<int32_t>& stack = closure_stack_;
+    stack.assign(set.begin(), set.end());
     for (int32_t s : set) mark_[s] = stamp_;
     while (!stack.empty()) {
       int32_t s = stack.back();
@@ -279,24 +293,35 @@ class AutomatonBuilder {
       while (!pending_.empty()) {
         int32_t d = pending_.back();
         pending_.pop_back();
-        std::vector<int32_t> set = dfa_sets_[d];
-        std::vector<std::vector<int32_t>> by_class(a_->num_classes_);
+        const std::vector<int32_t>& set = dfa_sets_[d];  // a deque: stable while it grows
+        // (class, target) pairs, grouped by class after sorting: no per-class vectors.
+        std::vector<std::pair<int32_t, int32_t>> moves;
         std::map<int32_t, std::vector<int32_t>> by_rule;
         bool final = false;
         for (int32_t s : set) {
           if (s == nfa_end[r]) final = true;
           for (const ByteEdge& b : nfa_[s].bytes) {
-            for (int32_t c : classes_of_range_[{b.lo, b.hi}]) by_class[c].push_back(b.to);
+            for (int32_t c : class_lists_[b.classes]) moves.emplace_back(c, b.to);
           }
           for (const CallEdge& c : nfa_[s].calls) by_rule[c.rule].push_back(c.ret);
         }
         a_->states_[d].final = final;
-        for (int32_t c = 0; c < a_->num_classes_; ++c) {
-          if (by_class[c].empty()) continue;
-          std::sort(by_class[c].begin(), by_class[c].end());
-          by_class[c].erase(std::unique(by_class[c].begin(), by_class[c].end()), by_class[c].end());
-          int32_t t = DfaState(std::move(by_class[c]), static_cast<int32_t>(r));
-          a_->table_[static_cast<size_t>(d) * a_->num_classes_ + c] = t;
+        std::sort(moves.begin(), moves.end());
+        moves.erase(std::unique(moves.begin(), moves.end()), moves.end());
+        std::vector<int32_t> targets, prev_targets;
+        int32_t prev_state = -1;
+        for (size_t i = 0; i < moves.size();) {
+          int32_t c = moves[i].first;
+          targets.clear();
+          for (; i < moves.size() && moves[i].first == c; ++i) targets.push_back(moves[i].second);
+          // Neighbouring classes often move alike (all plain characters of a string body):
+          // reuse the previous class's DFA state instead of another closure and hash.
+          if (prev_state < 0 || targets != prev_targets) {
+            prev_targets = targets;
+            prev_state = DfaState(targets, static_cast<int32_t>(r));
+            byte_edges_.emplace_back(d, prev_state);  // (from, to); duplicates are harmless
+          }
+          a_->table_[static_cast<size_t>(d) * a_->num_classes_ + c] = prev_state;
         }
         std::vector<CallEdge> calls;
         for (auto& [callee, rets] : by_rule) {
@@ -313,14 +338,16 @@ class AutomatonBuilder {
   void Prune() {
     size_t n = a_->states_.size();
     int32_t nc = a_->num_classes_;
-    std::vector<std::vector<int32_t>> byte_preds(n);
+    // Byte predecessors in CSR form from the edges recorded while determinizing: scanning the
+    // [states x classes] table and a vector per state made Prune 40% of the compile.
+    std::vector<int32_t> pred_begin(n + 1, 0), preds(byte_edges_.size());
+    for (auto [from, to] : byte_edges_) ++pred_begin[to + 1];
+    for (size_t d = 0; d < n; ++d) pred_begin[d + 1] += pred_begin[d];
+    std::vector<int32_t> fill(pred_begin.begin(), pred_begin.end() - 1);
+    for (auto [from, to] : byte_edges_) preds[fill[to]++] = from;
     std::vector<std::vector<std::pair<int32_t, int32_t>>> ret_preds(n);  // (caller, callee)
     std::vector<std::vector<std::pair<int32_t, int32_t>>> call_sites(a_->rule_start_.size());
     for (size_t d = 0; d < n; ++d) {
-      for (int32_t c = 0; c < nc; ++c) {
-        int32_t t = a_->table_[d * nc + c];
-        if (t >= 0) byte_preds[t].push_back(static_cast<int32_t>(d));
-      }
       for (const CallEdge& e : raw_calls_[d]) {
         ret_preds[e.ret].push_back({static_cast<int32_t>(d), e.rule});
         call_sites[e.rule].push_back({static_cast<int32_t>(d), e.ret});
@@ -340,7 +367,7 @@ class AutomatonBuilder {
     while (!work.empty()) {
       int32_t t = work.back();
       work.pop_back();
-      for (int32_t p : byte_preds[t]) mark(p);
+      for (int32_t k = pred_begin[t]; k < pred_begin[t + 1]; ++k) mark(preds[k]);
       for (auto [p, callee] : ret_preds[t]) {
         if (productive[callee]) mark(p);
       }
@@ -356,15 +383,18 @@ class AutomatonBuilder {
       throw GrammarError("grammar matches no string: rule '" + g_.rules()[g_.root()].name +
                          "' can never complete");
     }
+    bool any_dead = std::find(live.begin(), live.end(), 0) != live.end();
+    std::vector<char> has_bytes(n, 0);
+    for (auto [from, to] : byte_edges_) has_bytes[from] |= live[to];
     for (size_t d = 0; d < n; ++d) {
-      bool has_bytes = false;
-      for (int32_t c = 0; c < nc; ++c) {
-        int32_t& t = a_->table_[d * nc + c];
-        if (t >= 0 && !live[t]) t = -1;
-        has_bytes |= t >= 0;
+      if (any_dead) {  // only then can a table entry point at a dead state
+        for (int32_t c = 0; c < nc; ++c) {
+          int32_t& t = a_->table_[d * nc + c];
+          if (t >= 0 && !live[t]) t = -1;
+        }
       }
       AutomatonState& st = a_->states_[d];
-      st.has_bytes = has_bytes;
+      st.has_bytes = has_bytes[d];
       st.calls_begin = static_cast<int32_t>(a_->calls_.size());
       for (const CallEdge& e : raw_calls_[d]) {
         if (productive[e.rule] && live[e.ret]) a_->calls_.push_back(e);
@@ -439,14 +469,16 @@ class AutomatonBuilder {
   Automaton* a_ = nullptr;
   std::vector<NfaState> nfa_;
   std::vector<char> inline_;
-  std::map<std::pair<uint8_t, uint8_t>, std::vector<int32_t>> classes_of_range_;
+  std::vector<std::vector<int32_t>> class_lists_;
   std::vector<int32_t> mark_;
+  std::vector<int32_t> closure_stack_;
   std::vector<char> important_;
   int32_t stamp_ = 0;
   std::unordered_map<std::vector<int32_t>, int32_t, VectorHash> dfa_ids_;
-  std::vector<std::vector<int32_t>> dfa_sets_;
+  std::deque<std::vector<int32_t>> dfa_sets_;
   std::vector<int32_t> pending_;
   std::vector<std::vector<CallEdge>> raw_calls_;
+  std::vector<std::pair<int32_t, int32_t>> byte_edges_;
 };
 
 std::shared_ptr<const Automaton> Automaton::Compile(const Grammar& grammar,

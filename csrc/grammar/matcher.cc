@@ -1,10 +1,8 @@
 #include "genai_rt/grammar/matcher.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <stdexcept>
-#include <thread>
 
 namespace genai_rt::grammar {
 
@@ -26,6 +24,24 @@ CompiledGrammar::CompiledGrammar(std::shared_ptr<const Automaton> automaton,
   for (size_t i = 0; i < automaton_->num_states(); ++i) {
     plain_next_[i].store(kPlainUnknown, std::memory_order_relaxed);
   }
+  loop_known_.reset(new std::atomic<bool>[automaton_->num_states()]);
+  for (size_t i = 0; i < automaton_->num_states(); ++i) loop_known_[i].store(false);
+  loop_bytes_.reset(new ByteSet[automaton_->num_states()]);
+}
+
+const ByteSet& CompiledGrammar::LoopBytes(int32_t state) const {
+  if (!loop_known_[state].load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> lock(loop_mutex_);
+    if (!loop_known_[state].load(std::memory_order_relaxed)) {
+      ByteSet set;
+      for (int b = 0; b < 256; ++b) {
+        if (automaton_->Next(state, static_cast<uint8_t>(b)) == state) set.Add(static_cast<uint8_t>(b));
+      }
+      loop_bytes_[state] = set;
+      loop_known_[state].store(true, std::memory_order_release);
+    }
+  }
+  return loop_bytes_[state];
 }
 
 bool CompiledGrammar::LookupMask(const std::string& key, uint32_t* words) const {
@@ -242,21 +258,25 @@ void Matcher::Rollback(int32_t n) {
 }
 
 std::string Matcher::StateKey(const std::vector<Thread>& threads) const {
-  // Canonical across matchers: each thread spelled out as state then its whole stack.
-  std::vector<std::vector<int32_t>> spelled;
-  spelled.reserve(threads.size());
-  for (const Thread& t : threads) {
-    std::vector<int32_t> s{t.state};
-    for (int32_t f = t.stack; f >= 0; f = arena_.frame(f).parent) s.push_back(arena_.frame(f).ret);
-    spelled.push_back(std::move(s));
-  }
-  std::sort(spelled.begin(), spelled.end());
+  // Canonical across matchers: each thread spelled out as state then its whole stack, threads
+  // in sorted order. One thread (the common case) needs no sort and no temporary vectors.
+  auto append = [](std::string* key, int32_t v) {
+    key->append(reinterpret_cast<const char*>(&v), sizeof(v));
+  };
+  auto spell = [&](const Thread& t, std::string* key) {
+    append(key, t.state);
+    for (int32_t f = t.stack; f >= 0; f = arena_.frame(f).parent) append(key, arena_.frame(f).ret);
+    append(key, -1);
+  };
   std::string key;
-  for (const auto& s : spelled) {
-    key.append(reinterpret_cast<const char*>(s.data()), s.size() * sizeof(int32_t));
-    int32_t sep = -1;
-    key.append(reinterpret_cast<const char*>(&sep), sizeof(sep));
+  if (threads.size() == 1) {
+    spell(threads[0], &key);
+    return key;
   }
+  std::vector<std::string> spelled(threads.size());
+  for (size_t i = 0; i < threads.size(); ++i) spell(threads[i], &spelled[i]);
+  std::sort(spelled.begin(), spelled.end());
+  for (const std::string& s : spelled) key += s;
   return key;
 }
 
@@ -314,9 +334,29 @@ void Matcher::Walk(const TokenTrie& tokens, uint32_t* words) {
     for (int32_t k = node.token_begin; k < node.token_end; ++k) {
       words[ids[k] >> 5] |= 1u << (ids[k] & 31);
     }
+    // At a state that loops on every byte below this node (an email's local part, `.*`),
+    // every token of the subtree is allowed: take them all without walking.
+    if (node.bytes_below >= 0 && simple_[d]) {
+      const AutomatonState& st = a_->state(simple_state_[d]);
+      if (st.calls_begin == st.calls_end && !(st.final && simple_stack_[d] >= 0) &&
+          tokens.bytes_below[node.bytes_below].SubsetOf(grammar_->LoopBytes(simple_state_[d]))) {
+        int32_t end = trie[node.subtree_end - 1].token_end;
+        for (int32_t k = node.token_end; k < end; ++k) words[ids[k] >> 5] |= 1u << (ids[k] & 31);
+        i = node.subtree_end;
+        continue;
+      }
+    }
     ++i;
   }
   arena_.Truncate(mark);
+}
+
+bool Matcher::FillFromCache(uint32_t* words) {
+  if (terminated_) {
+    FillNextTokenBitmask(words);
+    return true;
+  }
+  return grammar_->LookupMask(StateKey(threads_), words);
 }
 
 void Matcher::FillNextTokenBitmask(uint32_t* words) {
@@ -405,32 +445,6 @@ std::string Matcher::JumpForwardBytes() {
     if (end - (i - 1) < need) out.resize(i - 1);
   }
   return out;
-}
-
-// ------------------------------------------------------------------------------------------
-// Batch
-// ------------------------------------------------------------------------------------------
-
-void FillNextTokenBitmaskBatch(const std::vector<Matcher*>& matchers,
-                               const std::vector<uint32_t*>& masks, int num_threads) {
-  if (matchers.size() != masks.size()) {
-    throw std::invalid_argument("matchers and masks differ in length");
-  }
-  size_t n = matchers.size();
-  int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  int workers = static_cast<int>(std::min<size_t>(n, num_threads > 0 ? num_threads : hw));
-  if (workers <= 1) {
-    for (size_t i = 0; i < n; ++i) matchers[i]->FillNextTokenBitmask(masks[i]);
-    return;
-  }
-  std::atomic<size_t> next{0};
-  auto work = [&]() {
-    for (size_t i = next++; i < n; i = next++) matchers[i]->FillNextTokenBitmask(masks[i]);
-  };
-  std::vector<std::thread> pool;
-  for (int w = 1; w < workers; ++w) pool.emplace_back(work);
-  work();
-  for (std::thread& t : pool) t.join();
 }
 
 }  // namespace genai_rt::grammar

@@ -105,7 +105,7 @@ TokenTrie Vocabulary::BuildTrie(std::vector<int32_t> ids) const {
     for (size_t d = lcp; d < t.size(); ++d) {
       path.push_back(static_cast<int32_t>(nodes.size()));
       nodes.push_back(TrieNode{static_cast<uint8_t>(t[d]), static_cast<uint16_t>(d + 1), 0,
-                               static_cast<int32_t>(k), static_cast<int32_t>(k)});
+                               static_cast<int32_t>(k), static_cast<int32_t>(k), -1});
     }
     // Equal byte strings are adjacent in sorted order, so a node's tokens form one range.
     nodes[path.back()].token_end = static_cast<int32_t>(k + 1);
@@ -114,6 +114,27 @@ TokenTrie Vocabulary::BuildTrie(std::vector<int32_t> ids) const {
   while (!path.empty()) {
     nodes[path.back()].subtree_end = static_cast<int32_t>(nodes.size());
     path.pop_back();
+  }
+  // Bytes below each large subtree, children before parents (reverse preorder).
+  std::vector<ByteSet> below(nodes.size());
+  std::vector<int32_t> parent(nodes.size(), -1);
+  path.clear();
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    while (!path.empty() && nodes[path.back()].subtree_end <= static_cast<int32_t>(i)) path.pop_back();
+    if (!path.empty()) parent[i] = path.back();
+    path.push_back(static_cast<int32_t>(i));
+  }
+  for (size_t i = nodes.size(); i-- > 0;) {
+    int32_t p = parent[i];
+    if (p < 0) continue;
+    below[p].Add(nodes[i].byte);
+    for (int w = 0; w < 4; ++w) below[p].bits[w] |= below[i].bits[w];
+  }
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (nodes[i].subtree_end - static_cast<int32_t>(i) >= kMinSubtreeForByteSet) {
+      nodes[i].bytes_below = static_cast<int32_t>(trie.bytes_below.size());
+      trie.bytes_below.push_back(below[i]);
+    }
   }
   return trie;
 }
@@ -125,7 +146,8 @@ bool Vocabulary::IsEos(int32_t id) const {
 size_t Vocabulary::MemoryBytes() const {
   size_t bytes = sizeof(*this) + grammar_token_.capacity() + plain_upto_.capacity() * 4;
   for (const TokenTrie* t : {&trie_, &impure_trie_}) {
-    bytes += t->nodes.capacity() * sizeof(TrieNode) + t->sorted_ids.capacity() * sizeof(int32_t);
+    bytes += t->nodes.capacity() * sizeof(TrieNode) + t->sorted_ids.capacity() * sizeof(int32_t) +
+             t->bytes_below.capacity() * sizeof(ByteSet);
   }
   for (const std::string& t : token_bytes_) bytes += sizeof(std::string) + t.capacity();
   return bytes;

@@ -78,6 +78,11 @@ def test_enum_const_and_null_unions(vocab: _core.Vocabulary) -> None:
     )
     check({"const": "fixed"}, vocab, valid=["fixed"], invalid=["fixe", "fixedd"])
     check(
+        {"type": "integer", "enum": [1, "a", 2.0, True]}, vocab, valid=[1, 2.0], invalid=["a", True]
+    )
+    with pytest.raises(SchemaError, match="#/const: no value has the schema's type"):
+        Grammar.from_json_schema({"type": "string", "const": 3}, vocab)
+    check(
         {"type": ["string", "null"], "maxLength": 2},
         vocab,
         valid=["ab", None, ""],

@@ -157,14 +157,16 @@ class JsonSchemaConverter:
                     "to $ref is not supported"
                 )
             return self._ref(schema["$ref"], path, depth)
-        if "const" in schema:
-            self._check_only(schema, path, {"const", "type", "$defs", "definitions"})
-            return self._json_literal(schema["const"])
-        if "enum" in schema:
-            self._check_only(schema, path, {"enum", "type", "$defs", "definitions"})
-            values = schema["enum"]
+        if "const" in schema or "enum" in schema:
+            key = "const" if "const" in schema else "enum"
+            self._check_only(schema, path, {key, "type", "$defs", "definitions"})
+            values = [schema["const"]] if key == "const" else schema["enum"]
             if not isinstance(values, list) or not values:
                 raise SchemaError(f"{_path_join(path, 'enum')}: enum must be a non-empty list")
+            # Next to "type", only values of that type are valid instances.
+            values = [v for v in values if _has_type(v, schema.get("type"))]
+            if not values:
+                raise SchemaError(f"{_path_join(path, key)}: no value has the schema's type")
             return "(" + " | ".join(self._json_literal(v) for v in values) + ")"
         for key in ("anyOf", "oneOf"):
             if key in schema:
@@ -401,11 +403,9 @@ class JsonSchemaConverter:
             rest_lo = max(0, min_items - k)
         if k == 0:
             if rest_hi == 0:
-                return (
-                    '"[" "]"'
-                    if min_items == 0
-                    else _raise(SchemaError(f"{path}: array can hold no items but minItems > 0"))
-                )
+                if min_items > 0:
+                    raise SchemaError(f"{path}: array can hold no items but minItems > 0")
+                return '"[" "]"'
             tail = "*" if rest_hi is None else f"{{0,{rest_hi - 1}}}"
             if rest_lo > 0:
                 tail = (
@@ -550,8 +550,24 @@ class JsonSchemaConverter:
         return target
 
 
-def _raise(error: Exception) -> str:
-    raise error
+def _has_type(value: Any, types: Any) -> bool:
+    """JSON Schema type check of a Python value (``types``: None, a name or a list)."""
+    if types is None:
+        return True
+    names = types if isinstance(types, list) else [types]
+    checks = {
+        "null": value is None,
+        "boolean": isinstance(value, bool),
+        "integer": isinstance(value, int)
+        and not isinstance(value, bool)
+        or isinstance(value, float)
+        and value.is_integer(),
+        "number": isinstance(value, (int, float)) and not isinstance(value, bool),
+        "string": isinstance(value, str),
+        "array": isinstance(value, list),
+        "object": isinstance(value, dict),
+    }
+    return any(checks.get(n, False) for n in names)
 
 
 def _search_regex(pattern: str) -> str:

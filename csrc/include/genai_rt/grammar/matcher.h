@@ -39,6 +39,8 @@ class CompiledGrammar {
   int32_t PlainNext(int32_t state) const;
   /// \brief True if some plain character's first byte can be read from `state`.
   bool AnyPlainChar(int32_t state) const;
+  /// \brief Bytes that lead from `state` back to itself (memoized).
+  const ByteSet& LoopBytes(int32_t state) const;
 
  private:
   int32_t ComputePlainNext(int32_t state) const;
@@ -54,6 +56,9 @@ class CompiledGrammar {
   size_t cache_bytes_ = 0;
   // Racing threads compute the same value, so relaxed atomics suffice.
   mutable std::unique_ptr<std::atomic<int32_t>[]> plain_next_;
+  mutable std::mutex loop_mutex_;
+  mutable std::unique_ptr<std::atomic<bool>[]> loop_known_;
+  mutable std::unique_ptr<ByteSet[]> loop_bytes_;
 };
 
 /// \brief Hash-consed return stacks: equal stacks share one id; -1 is the empty stack.
@@ -96,6 +101,8 @@ class Matcher {
   bool AcceptBytes(const std::string& bytes);
   /// \brief Writes the allowed-token mask into `words` (vocab().num_words() int32 words).
   void FillNextTokenBitmask(uint32_t* words);
+  /// \brief Fills `words` only if the mask is cached (cheap); false otherwise.
+  bool FillFromCache(uint32_t* words);
   /// \brief Undoes the last `n` accepted tokens; throws std::out_of_range past the start.
   void Rollback(int32_t n);
   /// \brief True once an EOS token was accepted.

@@ -18,6 +18,21 @@ struct TrieNode {
   int32_t subtree_end;
   int32_t token_begin;
   int32_t token_end;
+  int32_t bytes_below = -1;  ///< index into TokenTrie::bytes_below, or -1 (small subtree)
+};
+
+/// \brief Subtrees with at least this many nodes record the set of bytes below them, so a walk
+/// can accept a whole subtree at a state that loops on all of those bytes.
+constexpr int32_t kMinSubtreeForByteSet = 8;
+
+/// \brief A set of bytes as four 64-bit words.
+struct ByteSet {
+  uint64_t bits[4] = {0, 0, 0, 0};
+  void Add(uint8_t b) { bits[b >> 6] |= uint64_t{1} << (b & 63); }
+  bool SubsetOf(const ByteSet& o) const {
+    return !((bits[0] & ~o.bits[0]) | (bits[1] & ~o.bits[1]) | (bits[2] & ~o.bits[2]) |
+             (bits[3] & ~o.bits[3]));
+  }
 };
 
 /// \brief Tokens made of JSON-string "plain" characters (valid UTF-8, no '"', '\\' or control
@@ -28,6 +43,7 @@ constexpr int32_t kMaxPlainChars = 64;
 struct TokenTrie {
   std::vector<TrieNode> nodes;
   std::vector<int32_t> sorted_ids;
+  std::vector<ByteSet> bytes_below;
 };
 
 /// \brief Token byte strings, EOS and special ids, and the trie over grammar-usable tokens.
