@@ -250,9 +250,16 @@ class AutomatonBuilder {
   }
 
   int32_t DfaState(std::vector<int32_t> nfa_set, int32_t rule) {
+    // Most moves reach a single NFA state: remember its DFA state, skipping closure and hash.
+    int32_t single = nfa_set.size() == 1 ? nfa_set[0] : -1;
+    if (single >= 0 && single_dfa_[single] >= 0) return single_dfa_[single];
     std::vector<int32_t> closed = EpsClosure(std::move(nfa_set));
     auto it = dfa_ids_.find(closed);
-    if (it != dfa_ids_.end()) return it->second;
+    if (it != dfa_ids_.end()) {
+      if (single >= 0) single_dfa_[single] = it->second;
+      return it->second;
+    }
+    if (single >= 0) single_dfa_[single] = static_cast<int32_t>(a_->states_.size());
     int32_t id = static_cast<int32_t>(a_->states_.size());
     if (id >= limits_.max_dfa_states) {
       throw GrammarError("grammar too large: more than max_dfa_states=" +
@@ -276,6 +283,7 @@ class AutomatonBuilder {
 
   void Determinize(const std::vector<int32_t>& nfa_start, const std::vector<int32_t>& nfa_end) {
     mark_.assign(nfa_.size(), -1);
+    single_dfa_.assign(nfa_.size(), -1);
     important_.assign(nfa_.size(), 0);
     for (size_t s = 0; s < nfa_.size(); ++s) {
       important_[s] = !nfa_[s].bytes.empty() || !nfa_[s].calls.empty();
@@ -472,6 +480,7 @@ class AutomatonBuilder {
   std::vector<std::vector<int32_t>> class_lists_;
   std::vector<int32_t> mark_;
   std::vector<int32_t> closure_stack_;
+  std::vector<int32_t> single_dfa_;  // NFA state -> DFA state of its closure, or -1
   std::vector<char> important_;
   int32_t stamp_ = 0;
   std::unordered_map<std::vector<int32_t>, int32_t, VectorHash> dfa_ids_;

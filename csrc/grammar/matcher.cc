@@ -58,6 +58,10 @@ bool CompiledGrammar::LookupMask(const std::string& key, uint32_t* words) const 
       std::memset(words, 0, nw * sizeof(uint32_t));
       for (uint32_t id : m.data) words[id >> 5] |= 1u << (id & 31);
       break;
+    case CachedMask::kPlain:
+      std::memcpy(words, vocab_->PlainUpTo(m.plain_run), nw * sizeof(uint32_t));
+      for (uint32_t id : m.data) words[id >> 5] |= 1u << (id & 31);
+      break;
     case CachedMask::kDenied: {
       std::memset(words, 0xFF, nw * sizeof(uint32_t));
       int32_t tail = vocab_->size() & 31;
@@ -69,16 +73,26 @@ bool CompiledGrammar::LookupMask(const std::string& key, uint32_t* words) const 
   return true;
 }
 
-void CompiledGrammar::StoreMask(const std::string& key, const uint32_t* words) {
+void CompiledGrammar::StoreMask(const std::string& key, const uint32_t* words, int32_t plain_run) {
   int32_t nw = vocab_->num_words();
   int32_t v = vocab_->size();
   int64_t allowed = 0;
   for (int32_t w = 0; w < nw; ++w) allowed += __builtin_popcount(words[w]);
   int64_t denied = v - allowed;
   CachedMask m;
-  // Lists beat the dense form when short: JSON structure allows a handful of tokens, a string
-  // body forbids a few thousand.
-  if (allowed <= nw / 2 || denied <= nw / 2) {
+  if (plain_run > 0) {
+    // A string-body mask is a precomputed bucket plus a few hundred other tokens: store only
+    // those (~1 KB instead of ~20 KB), so a 4 MB cache holds every position of long strings.
+    m.kind = CachedMask::kPlain;
+    m.plain_run = plain_run;
+    const uint32_t* bucket = vocab_->PlainUpTo(plain_run);
+    for (int32_t w = 0; w < nw; ++w) {
+      for (uint32_t bits = words[w] & ~bucket[w]; bits; bits &= bits - 1) {
+        m.data.push_back(static_cast<uint32_t>(w * 32 + __builtin_ctz(bits)));
+      }
+    }
+  } else if (allowed <= nw / 2 || denied <= nw / 2) {
+    // Lists beat the dense form when short: JSON structure allows a handful of tokens.
     bool keep = allowed <= denied;
     m.kind = keep ? CachedMask::kAllowed : CachedMask::kDenied;
     m.data.reserve(keep ? allowed : denied);
@@ -361,18 +375,20 @@ bool Matcher::FillFromCache(uint32_t* words) {
 
 void Matcher::FillNextTokenBitmask(uint32_t* words) {
   int32_t nw = vocab_->num_words();
-  std::memset(words, 0, nw * sizeof(uint32_t));
   if (!terminated_) {
     std::string key = StateKey(threads_);
-    if (grammar_->LookupMask(key, words)) return;
-    if (!PlainFastMask(words)) Walk(vocab_->trie(), words);
+    if (grammar_->LookupMask(key, words)) return;  // writes every word itself
+    std::memset(words, 0, nw * sizeof(uint32_t));
+    int32_t plain_run = 0;
+    if (!PlainFastMask(words, &plain_run)) Walk(vocab_->trie(), words);
     if (IsAccepting()) {
       for (int32_t id : vocab_->eos_token_ids()) words[id >> 5] |= 1u << (id & 31);
     }
-    const_cast<CompiledGrammar*>(grammar_.get())->StoreMask(key, words);
+    const_cast<CompiledGrammar*>(grammar_.get())->StoreMask(key, words, plain_run);
     return;
   }
   // A terminated matcher allows only EOS, so a sampler always has a token to pick.
+  std::memset(words, 0, nw * sizeof(uint32_t));
   for (int32_t id : vocab_->eos_token_ids()) words[id >> 5] |= 1u << (id & 31);
 }
 
@@ -380,7 +396,7 @@ void Matcher::FillNextTokenBitmask(uint32_t* words) {
 // character (or loops on one). Then every plain-only token of at most `run` characters is
 // allowed (a precomputed bitset) and only the other tokens (quotes, escapes, partial UTF-8:
 // about 4% of cl100k) need a walk. This is what keeps maxLength strings off the slow path.
-bool Matcher::PlainFastMask(uint32_t* words) {
+bool Matcher::PlainFastMask(uint32_t* words, int32_t* plain_run) {
   int32_t run = 0;
   if (threads_.size() == 1) {
     for (int32_t cur = threads_[0].state; run < kMaxPlainChars;) {
@@ -408,6 +424,7 @@ bool Matcher::PlainFastMask(uint32_t* words) {
   if (run > 0) {
     std::memcpy(words, vocab_->PlainUpTo(run), vocab_->num_words() * sizeof(uint32_t));
   }
+  *plain_run = run;
   Walk(vocab_->impure_trie(), words);
   return true;
 }

