@@ -10,8 +10,7 @@
 
 Property 1 runs on a small vocabulary (Qwen2.5's first 2,048 tokens: all 256 bytes and common
 merges, plus an EOS) to keep masks cheap, and on fewer examples with the full Qwen2.5 vocabulary;
-property 2 on the full vocabularies. The date formats have their own property, marked as a known
-failure (strict xfail, so it flags the fix).
+property 2 on the full vocabularies. Dates get a denser property of their own.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ from tests.sampling.real_tokenizers import (
     tokenizer_json_path,
 )
 from tests.sampling.strategies import (
-    FORMATS,
     json_schemas,
     reference_validator,
     regexes,
@@ -234,10 +232,7 @@ def _check_sampled_json(schema: dict[str, Any], vocab: Vocabulary, rng: random.R
 @settings(PROPERTY_SETTINGS, max_examples=40)
 @given(data=st.data())
 def test_sampled_json_is_valid(small_vocab: Vocabulary, data: st.DataObject) -> None:
-    # date and date-time have their own (failing) property below, so that this one keeps
-    # guarding everything else.
-    formats = tuple(f for f in FORMATS if f not in DATE_FORMATS)
-    schema = data.draw(json_schemas(bounded=True, formats=formats), label="schema")
+    schema = data.draw(json_schemas(bounded=True), label="schema")
     _check_sampled_json(schema, small_vocab, data.draw(st.randoms(use_true_random=False)))
 
 
@@ -247,19 +242,13 @@ def test_sampled_json_is_valid(small_vocab: Vocabulary, data: st.DataObject) -> 
 def test_sampled_json_is_valid_full_vocab(data: st.DataObject) -> None:
     """The same on Qwen2.5's 151,665 tokens: multi-byte tokens that cross JSON structure."""
     vocab = _real_vocab("qwen2.5").vocab
-    formats = tuple(f for f in FORMATS if f not in DATE_FORMATS)
-    schema = data.draw(json_schemas(bounded=True, formats=formats), label="schema")
+    schema = data.draw(json_schemas(bounded=True), label="schema")
     _check_sampled_json(schema, vocab, data.draw(st.randoms(use_true_random=False)))
 
 
-# Found by the property below: the engine's date grammar takes every day 01-31 in every month
-# and year 0000, which JSON Schema's RFC 3339 date (and jsonschema) rejects.
-DATE_BUG = "genai_rt's format date/date-time accepts impossible dates (2023-02-29, 2023-04-31, " \
-           "0000-01-01)"
-
-
+# This property found the engine's date grammar taking every day 01-31 in every month and year
+# 0000 (fixed on branch grammar); dense sampling of dates keeps it fixed.
 @requires_grammar
-@pytest.mark.xfail(strict=True, reason=DATE_BUG)
 @settings(PROPERTY_SETTINGS, max_examples=40)
 @given(data=st.data())
 def test_sampled_dates_are_valid(small_vocab: Vocabulary, data: st.DataObject) -> None:
@@ -274,7 +263,6 @@ def test_sampled_dates_are_valid(small_vocab: Vocabulary, data: st.DataObject) -
     "2023-02-29", "2023-02-30", "2023-04-31", "1900-02-29", "0000-01-01",
     "2023-02-30T12:00:00Z",
 ])
-@pytest.mark.xfail(strict=True, reason=DATE_BUG)
 def test_date_formats_reject_impossible_dates(value: str) -> None:
     fmt = "date-time" if "T" in value else "date"
     schema = {"type": "string", "format": fmt}
