@@ -14,6 +14,7 @@ from genai_rt.sampling.outputs import SamplerOutput, SamplingError
 from genai_rt.sampling.params import SamplingParams, SamplingRow, SamplingType, make_generator
 from genai_rt.sampling.sampler import Sampler
 from genai_rt.sampling.stop import StopChecker
+from genai_rt.sampling.vocabulary import Vocabulary
 
 __all__ = [
     "BITMASK_BACKENDS",
@@ -30,6 +31,7 @@ __all__ = [
     "SamplingType",
     "SchemaError",
     "StopChecker",
+    "Vocabulary",
     "apply_token_bitmask",
     "fill_next_token_bitmask_batch",
     "make_generator",
