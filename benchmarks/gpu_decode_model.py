@@ -49,7 +49,7 @@ class KernelOnlyLlama(nn.Module):
         self.register_buffer("cos_sin_cache", torch.cat([angles.cos(), angles.sin()], -1).to(
             dtype=dtype, device=device))
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def forward(self, input_ids: torch.Tensor, positions: torch.Tensor,
                 kv_caches: list[torch.Tensor], meta: Any) -> torch.Tensor:
         from genai_rt.kernels.decode_attention import decode_attention
@@ -86,6 +86,6 @@ class KernelOnlyLlama(nn.Module):
         hidden, _ = rms_norm(hidden, residual, self.norms[-1], cfg.rms_norm_eps)
         return hidden
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return F.linear(hidden, self.embed_tokens).float()

@@ -14,6 +14,9 @@ import triton
 import triton.language as tl
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+# Debug switch: GENAI_RT_TRITON_AUTOTUNE=0 runs every kernel with its default config (the device
+# check's test stage uses it: correctness does not depend on the config, compile time does).
+AUTOTUNE = not INTERPRETED and os.environ.get("GENAI_RT_TRITON_AUTOTUNE", "1") != "0"
 
 
 def dot_precision(dtype: torch.dtype) -> str:

@@ -12,7 +12,7 @@ import math
 import torch
 import triton
 import triton.language as tl
-from genai_rt.kernels._tile_dot import INTERPRETED, dot_precision, tile_dot
+from genai_rt.kernels._tile_dot import AUTOTUNE, INTERPRETED, dot_precision, tile_dot
 
 
 def gather_kv_ref(
@@ -49,11 +49,11 @@ def decode_attention_ref(
 
 @triton.jit
 def _decode_attention_split_kernel(
-    q_ptr, k_ptr, v_ptr, block_tables_ptr, seq_lens_ptr, mid_o_ptr, mid_lse_ptr,
+    q_ptr, k_ptr, v_ptr, block_tables_ptr, seq_lens_ptr, mid_o_ptr, mid_lse_ptr, out_ptr,
     scale, q_stride_s, q_stride_h, kv_stride_block, kv_stride_slot, kv_stride_head,
-    bt_stride, num_splits, block_size,
+    bt_stride, num_splits, block_size, out_stride_s, out_stride_h,
     GROUP: tl.constexpr, BLOCK_G: tl.constexpr, HEAD_DIM: tl.constexpr, BLOCK_D: tl.constexpr,
-    BLOCK_N: tl.constexpr, PRECISION: tl.constexpr, WIDEN: tl.constexpr,
+    BLOCK_N: tl.constexpr, PRECISION: tl.constexpr, WIDEN: tl.constexpr, DIRECT: tl.constexpr,
 ):
     seq = tl.program_id(0).to(tl.int64)
     kv_head = tl.program_id(1)
@@ -98,15 +98,19 @@ def _decode_attention_split_kernel(
         acc = acc * alpha[:, None] + tile_dot(p.to(v.dtype), v, PRECISION, WIDEN)
         m_i = m_new
 
-    # mid_o: [seqs, heads, num_splits, d]; mid_lse: [seqs, heads, num_splits] (log2 domain)
-    heads_total = tl.num_programs(1) * GROUP
-    row = (seq * heads_total + heads) * num_splits + split
     has_any = l_i > 0
     out = acc / tl.where(has_any, l_i, 1.0)[:, None]
-    tl.store(mid_o_ptr + row[:, None] * HEAD_DIM + d[None, :], out,
-             mask=g_ok[:, None] & d_ok[None, :])
-    lse = tl.where(has_any, m_i + tl.log2(tl.where(has_any, l_i, 1.0)), float("-inf"))
-    tl.store(mid_lse_ptr + row, lse, mask=g_ok)
+    if DIRECT:  # one split: this is the answer; the merge pass is skipped (one launch less)
+        tl.store(out_ptr + seq * out_stride_s + heads[:, None] * out_stride_h + d[None, :],
+                 out.to(out_ptr.dtype.element_ty), mask=g_ok[:, None] & d_ok[None, :])
+    else:
+        # mid_o: [seqs, heads, num_splits, d]; mid_lse: [seqs, heads, num_splits] (log2 domain)
+        heads_total = tl.num_programs(1) * GROUP
+        row = (seq * heads_total + heads) * num_splits + split
+        tl.store(mid_o_ptr + row[:, None] * HEAD_DIM + d[None, :], out,
+                 mask=g_ok[:, None] & d_ok[None, :])
+        lse = tl.where(has_any, m_i + tl.log2(tl.where(has_any, l_i, 1.0)), float("-inf"))
+        tl.store(mid_lse_ptr + row, lse, mask=g_ok)
 
 
 @triton.jit
@@ -132,14 +136,15 @@ def _decode_attention_reduce_kernel(
 
 
 # NOTE: 4 configs, tuned once per (head_dim, group) on the first GPU call (~4 compiles, <1 s
-# of timing); the interpreter runs the middle one only.
+# of timing); the interpreter (and GENAI_RT_TRITON_AUTOTUNE=0) runs BLOCK_N=64, 4 warps.
 _SPLIT_CONFIGS = [
     triton.Config({"BLOCK_N": block_n}, num_warps=warps, num_stages=3)
     for block_n, warps in ((32, 4), (64, 4), (128, 4), (64, 8))
 ]
 _split_kernel = (
-    _decode_attention_split_kernel if INTERPRETED
-    else triton.autotune(configs=_SPLIT_CONFIGS, key=["HEAD_DIM", "BLOCK_G", "PRECISION"])(
+    _decode_attention_split_kernel if not AUTOTUNE
+    else triton.autotune(configs=_SPLIT_CONFIGS,
+                         key=["HEAD_DIM", "BLOCK_G", "PRECISION", "DIRECT"])(
         _decode_attention_split_kernel)
 )
 
@@ -213,14 +218,19 @@ def decode_attention(
     mid_lse = query.new_empty(seqs, heads, num_splits, dtype=torch.float32)
     block_d = triton.next_power_of_2(head_dim)
     k_cache, v_cache = kv_cache[0], kv_cache[1]
-    fixed = {"BLOCK_N": 64, "num_warps": 4} if INTERPRETED else {}
+    fixed = {} if AUTOTUNE else {"BLOCK_N": 64, "num_warps": 4}
+    direct = num_splits == 1
     _split_kernel[(seqs, kv_heads, num_splits)](
-        query, k_cache, v_cache, block_tables, seq_lens, mid_o, mid_lse,
+        query, k_cache, v_cache, block_tables, seq_lens, mid_o, mid_lse, out,
         scale, query.stride(0), query.stride(1), k_cache.stride(0), k_cache.stride(1),
         k_cache.stride(2), block_tables.stride(0), num_splits, block_size,
+        out.stride(0), out.stride(1),
         GROUP=group, BLOCK_G=max(16, triton.next_power_of_2(group)), HEAD_DIM=head_dim,
-        BLOCK_D=block_d, PRECISION=dot_precision(query.dtype), WIDEN=INTERPRETED, **fixed,
+        BLOCK_D=block_d, PRECISION=dot_precision(query.dtype), WIDEN=INTERPRETED, DIRECT=direct,
+        **fixed,
     )
+    if direct:
+        return out
     _decode_attention_reduce_kernel[(seqs, heads)](
         mid_o, mid_lse, out, out.stride(0), out.stride(1), num_splits,
         HEAD_DIM=head_dim, BLOCK_D=block_d, BLOCK_S=triton.next_power_of_2(num_splits),

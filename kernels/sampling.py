@@ -5,9 +5,10 @@ Two launches:
 1. ``_sampling_threshold_kernel``, one program per logits row, only when a filter is asked
    for: the row max, then the smallest kept value as an int32 order key of the float. Min-p is
    a closed form; top-k is a radix select (4 passes of an 8-bit histogram); top-p packs the
-   kept values into a scratch row and sorts them in registers when they fit (``KEPT_CAP``),
-   else bisects on the key (≤ 32 passes). No full sort of the vocabulary, no [rows, vocab]
-   scratch.
+   candidates above a provable window (tokens too light to ever be kept are skipped) into a
+   scratch row in one pass, then sorts them in registers (≤ ``KEPT_CAP``) or bisects on the key
+   over the packed row (≤ ``PACK_CAP``) or, past that, over the whole row (≤ 32 passes). No
+   full sort of the vocabulary, no [rows, vocab] scratch.
 2. ``_sample_race_kernel``, one program per draw: an exponential race (Gumbel-max) over the kept
    tokens, ``argmax(x_i - log(-log(u_i)))`` with u from Philox keyed by the draw's seed, which
    draws token i with probability softmax(x)_i restricted to the kept set, in one pass.
@@ -80,10 +81,13 @@ def sampling_probs_ref(
     return probs
 
 
-# Kept sets up to this size get top-p by an in-register sort instead of bisection.
+# top-p candidates (the kept set above the window) up to KEPT_CAP are sorted in registers; up
+# to PACK_CAP they are bisected in a packed scratch row (64 KiB, cache-resident), past that the
+# whole row is bisected.
 # NOTE: the interpreter sorts 1024 values in ~4 s (a Python-level bitonic network), so tests
-# there use 128: both the sort and the bisection path still run on the test shapes.
+# there use 128/512: every path still runs on the test shapes.
 KEPT_CAP = 128 if INTERPRETED else 1024
+PACK_CAP = 512 if INTERPRETED else 16384
 # _order_key(-inf): 0xFF800000 as int32, magnitude bits flipped (tested against torch).
 NEG_INF_KEY: tl.constexpr = tl.constexpr(-2139095041)
 
@@ -128,7 +132,7 @@ def _top_k_radix(logits_ptr, bitmask_ptr, row, lo, top_k, vocab, logits_stride, 
     remaining = top_k.to(tl.int64)
     enough = remaining > 0
     for i in tl.static_range(4):
-        shift: tl.constexpr = 24 - 8 * i
+        shift = 24 - 8 * i  # plain name: Triton 3.6 refuses a constexpr re-bound per step
         hist = tl.zeros([512], tl.int32)
         for start in range(0, vocab, BLOCK):
             x = _load_scaled(logits_ptr, bitmask_ptr, row, start + offs, vocab, logits_stride,
@@ -152,28 +156,32 @@ def _top_k_radix(logits_ptr, bitmask_ptr, row, lo, top_k, vocab, logits_stride, 
 
 
 @triton.jit
-def _gather_kept(logits_ptr, bitmask_ptr, scratch_ptr, row, lo, vocab, logits_stride,
-                 bitmask_stride, bitmask_words, inv_temp, HAS_MASK: tl.constexpr,
-                 BLOCK: tl.constexpr, CAP: tl.constexpr):
-    """Packs the values with key >= lo into scratch[row, :CAP] (in token order); returns how
-    many there are (more than CAP: only the first CAP were written)."""
+def _gather_kept(logits_ptr, bitmask_ptr, scratch_ptr, row, lo, window, vocab, logits_stride,
+                 bitmask_stride, bitmask_words, inv_temp, row_max, HAS_MASK: tl.constexpr,
+                 BLOCK: tl.constexpr, PACK: tl.constexpr):
+    """One pass: the mass of the keys >= lo (relative to row_max), and the values with key >=
+    window packed into scratch[row, :PACK] in token order, with their count (past PACK only
+    the first PACK were written)."""
     offs = tl.arange(0, BLOCK)
     count = 0
+    total = 0.0
     for start in range(0, vocab, BLOCK):
         x = _load_scaled(logits_ptr, bitmask_ptr, row, start + offs, vocab, logits_stride,
                          bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
-        keep = _order_key(x).to(tl.int64) >= lo
+        key = _order_key(x).to(tl.int64)
+        total += tl.sum(tl.where(key >= lo, tl.exp(x - row_max), 0.0), axis=0)
+        keep = key >= window
         slot = count + tl.cumsum(keep.to(tl.int32), axis=0) - 1
-        tl.store(scratch_ptr + row * CAP + slot, x, mask=keep & (slot < CAP))
+        tl.store(scratch_ptr + row * PACK + slot, x, mask=keep & (slot < PACK))
         count += tl.sum(keep.to(tl.int32), axis=0)
-    return count
+    return count, total
 
 
 @triton.jit
 def _sampling_threshold_kernel(
     logits_ptr, bitmask_ptr, temperature_ptr, top_k_ptr, top_p_ptr, min_p_ptr,
-    threshold_ptr, scratch_ptr, vocab, logits_stride, bitmask_stride, bitmask_words,
-    HAS_MASK: tl.constexpr, BLOCK: tl.constexpr, CAP: tl.constexpr,
+    threshold_ptr, scratch_ptr, vocab, log_vocab, logits_stride, bitmask_stride, bitmask_words,
+    HAS_MASK: tl.constexpr, BLOCK: tl.constexpr, CAP: tl.constexpr, PACK: tl.constexpr,
 ):
     row = tl.program_id(0).to(tl.int64)
     greedy, inv_temp = _inverse_temperature(tl.load(temperature_ptr + row))
@@ -182,49 +190,65 @@ def _sampling_threshold_kernel(
     min_p = tl.load(min_p_ptr + row)
     offs = tl.arange(0, BLOCK)
 
+    # Pass 1: max and sum of exp(x - max) (online), for min-p and the top-p window.
     row_max = float("-inf")
+    row_sum = 0.0
     for start in range(0, vocab, BLOCK):
         x = _load_scaled(logits_ptr, bitmask_ptr, row, start + offs, vocab, logits_stride,
                          bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
-        row_max = tl.maximum(row_max, tl.max(x, axis=0))
+        new_max = tl.maximum(row_max, tl.max(x, axis=0))
+        shift = tl.where(new_max == float("-inf"), 0.0, new_max)
+        row_sum = row_sum * tl.exp(row_max - shift) + tl.sum(tl.exp(x - shift), axis=0)
+        row_max = new_max
 
     # Smallest kept key: above -inf, and min-p's p_i >= min_p * p_max <=> x_i >= max + ln(min_p).
     floor_key = NEG_INF_KEY + 1
     min_p_value = row_max + tl.log(tl.where(min_p > 0, min_p, 1.0))
     lo = tl.where(min_p > 0, tl.maximum(floor_key, _order_key(min_p_value).to(tl.int64)),
                   floor_key)
-    if (greedy == 0) & (top_k > 0) & (top_k < vocab):
+    top_k_on = (greedy == 0) & (top_k > 0) & (top_k < vocab)
+    if top_k_on:
         lo = _top_k_radix(logits_ptr, bitmask_ptr, row, lo, top_k, vocab, logits_stride,
                           bitmask_stride, bitmask_words, inv_temp, HAS_MASK, BLOCK)
 
-    # top-p: the largest key K with mass(key >= K) >= top_p * mass(key >= lo). When the kept set
-    # fits CAP values (small top-k, tight min-p, small vocab) it is packed, sorted and cut in
-    # registers (1 pass); otherwise bisection over the key (up to 32 passes).
+    # top-p: the largest key K with mass(key >= K) >= top_p * total, total = mass(key >= lo).
     hi = tl.where(greedy | (top_p >= 1.0), lo, tl.maximum(_order_key(row_max).to(tl.int64), lo))
-    kept_count = CAP + 1
-    small = ((top_k > 0) & (top_k <= CAP)) | (min_p > 0) | (vocab <= CAP)
-    if (lo < hi) & small:
-        kept_count = _gather_kept(logits_ptr, bitmask_ptr, scratch_ptr, row, lo, vocab,
-                                  logits_stride, bitmask_stride, bitmask_words, inv_temp,
-                                  HAS_MASK, BLOCK, CAP)
-    if (lo < hi) & (kept_count <= CAP):
-        idx = tl.arange(0, CAP)
-        values = tl.load(scratch_ptr + row * CAP + idx, mask=idx < kept_count,
-                         other=float("-inf"))
-        values = tl.sort(values, descending=True)
-        mass = tl.exp(values - row_max)
-        cumulative = tl.cumsum(mass, axis=0)
-        cut = tl.min(tl.where(cumulative >= top_p * tl.sum(mass, axis=0), idx, CAP), axis=0)
-        cut_value = tl.sum(tl.where(idx == cut, values, 0.0), axis=0)
-        lo = tl.maximum(lo, _order_key(cut_value).to(tl.int64))
-        hi = lo
     total = 0.0
     if lo < hi:
-        for start in range(0, vocab, BLOCK):
-            x = _load_scaled(logits_ptr, bitmask_ptr, row, start + offs, vocab, logits_stride,
-                             bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
-            kept = _order_key(x).to(tl.int64) >= lo
-            total += tl.sum(tl.where(kept, tl.exp(x - row_max), 0.0), axis=0)
+        # Window: the tokens below row_max - depth weigh less than vocab * e^-depth
+        # = (1 - top_p) * total / e, so none of them is kept; only those above are searched.
+        # total >= row_sum's share is known only without top-k/min-p; else total >= 1 (the max).
+        log_total = tl.where(top_k_on | (min_p > 0), 0.0, tl.log(row_sum))
+        depth = log_vocab - tl.log(1.0 - top_p) - log_total + 1.0
+        window = tl.maximum(lo, _order_key(row_max - depth).to(tl.int64))
+        count, total = _gather_kept(logits_ptr, bitmask_ptr, scratch_ptr, row, lo, window,
+                                    vocab, logits_stride, bitmask_stride, bitmask_words,
+                                    inv_temp, row_max, HAS_MASK, BLOCK, PACK)
+        lo = window
+        if count <= CAP:  # few candidates: sort them in registers and cut (no more passes)
+            idx = tl.arange(0, CAP)
+            values = tl.load(scratch_ptr + row * PACK + idx, mask=idx < count,
+                             other=float("-inf"))
+            values = tl.sort(values, descending=True)
+            cumulative = tl.cumsum(tl.exp(values - row_max), axis=0)
+            cut = tl.min(tl.where(cumulative >= top_p * total, idx, CAP - 1), axis=0)
+            cut_value = tl.sum(tl.where(idx == cut, values, 0.0), axis=0)
+            lo = tl.maximum(lo, _order_key(cut_value).to(tl.int64))
+            hi = lo
+        elif count <= PACK:  # bisection over the packed candidates only (L1/L2-resident)
+            while lo < hi:
+                mid = lo + (hi - lo + 1) // 2
+                mass_at_mid = 0.0
+                for start in range(0, count, BLOCK):
+                    idx = start + offs
+                    x = tl.load(scratch_ptr + row * PACK + idx, mask=idx < count,
+                                other=float("-inf"))
+                    kept = _order_key(x).to(tl.int64) >= mid
+                    mass_at_mid += tl.sum(tl.where(kept, tl.exp(x - row_max), 0.0), axis=0)
+                ok = mass_at_mid >= top_p * total
+                lo = tl.where(ok, mid, lo)
+                hi = tl.where(ok, hi, mid - 1)
+    # Otherwise bisection over the whole row (up to 32 passes), from the window up.
     while lo < hi:
         mid = lo + (hi - lo + 1) // 2
         mass_at_mid = 0.0
@@ -309,15 +333,15 @@ def sampling_thresholds(
     threshold = torch.empty(num_rows, dtype=torch.int32, device=logits.device)
     if num_rows == 0:
         return threshold
-    scratch = torch.empty(num_rows, KEPT_CAP, dtype=torch.float32, device=logits.device)
+    scratch = torch.empty(num_rows, PACK_CAP, dtype=torch.float32, device=logits.device)
     # NOTE: 4096-token tiles: 32 tiles per 128k row, 16 fp32 values per thread at 8 warps.
     block = min(4096, triton.next_power_of_2(vocab))
     _sampling_threshold_kernel[(num_rows,)](
         logits, bitmask if bitmask is not None else logits, temperature, top_k, top_p, min_p,
-        threshold, scratch, vocab, logits.stride(0),
+        threshold, scratch, vocab, math.log(vocab), logits.stride(0),
         bitmask.stride(0) if bitmask is not None else 0,
         bitmask.shape[1] if bitmask is not None else 0, HAS_MASK=bitmask is not None,
-        BLOCK=block, CAP=KEPT_CAP, num_warps=8,
+        BLOCK=block, CAP=KEPT_CAP, PACK=PACK_CAP, num_warps=8,
     )
     return threshold
 

@@ -10,7 +10,10 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "genai_rt/attention/cpu_paged_decode.h"
 #include "genai_rt/grammar/compiler.h"
 #include "genai_rt/kv/kv_cache_manager.h"
 #include "genai_rt/version.h"
@@ -124,7 +127,8 @@ void BindGrammar(py::module_& m) {
       .def_property_readonly("size", &gr::Vocabulary::size)
       .def_property_readonly("num_tokens", &gr::Vocabulary::num_tokens)
       .def_property_readonly("eos_token_ids", &gr::Vocabulary::eos_token_ids)
-      .def_property_readonly("trie_nodes", [](const gr::Vocabulary& v) { return v.trie().size(); })
+      .def_property_readonly("trie_nodes",
+                             [](const gr::Vocabulary& v) { return v.trie().nodes.size(); })
       .def_property_readonly("memory_bytes", &gr::Vocabulary::MemoryBytes);
 
   py::class_<gr::CompileLimits>(m, "CompileLimits", "Bounds on one grammar compile.")
@@ -312,6 +316,57 @@ void BindKv(py::module_& m) {
       .def("check_invariants", &kv::KvCacheManager::CheckInvariants);
 }
 
+// ---------------------------------------------------------------------------------------------
+// CPU attention (csrc/attention)
+// ---------------------------------------------------------------------------------------------
+
+void BindCpuAttention(py::module_& m) {
+  m.def(
+      "cpu_paged_decode_attention",
+      [](std::uintptr_t out, std::uintptr_t query, std::uintptr_t kv_cache,
+         std::uintptr_t block_tables, std::uintptr_t seq_lens, int64_t num_seqs,
+         int64_t num_heads, int64_t num_kv_heads, int64_t head_dim, int64_t num_blocks,
+         int64_t block_size, int64_t max_blocks_per_seq, int64_t block_table_stride, float scale,
+         int num_threads) {
+        genai_rt::attention::PagedDecodeShape shape;
+        shape.num_seqs = num_seqs;
+        shape.num_heads = num_heads;
+        shape.num_kv_heads = num_kv_heads;
+        shape.head_dim = head_dim;
+        shape.num_blocks = num_blocks;
+        shape.block_size = block_size;
+        shape.max_blocks_per_seq = max_blocks_per_seq;
+        shape.block_table_stride = block_table_stride;
+        // Shapes, lengths and block ids are checked inside before any work; a
+        // std::invalid_argument arrives in Python as ValueError.
+        py::gil_scoped_release release;
+        genai_rt::attention::CpuPagedDecodeAttention(
+            reinterpret_cast<const float*>(query), reinterpret_cast<const float*>(kv_cache),
+            reinterpret_cast<const int64_t*>(block_tables),
+            reinterpret_cast<const int64_t*>(seq_lens), shape, scale, num_threads,
+            reinterpret_cast<float*>(out));
+      },
+      "fp32 decode attention of one token per sequence straight from the paged KV cache, split "
+      "over num_threads threads. Pointers are host addresses (tensor.data_ptr()); see "
+      "genai_rt/attention/cpu_paged_decode.h for the layouts.",
+      py::arg("out"), py::arg("query"), py::arg("kv_cache"), py::arg("block_tables"),
+      py::arg("seq_lens"), py::arg("num_seqs"), py::arg("num_heads"), py::arg("num_kv_heads"),
+      py::arg("head_dim"), py::arg("num_blocks"), py::arg("block_size"),
+      py::arg("max_blocks_per_seq"), py::arg("block_table_stride"), py::arg("scale"),
+      py::arg("num_threads"));
+  m.def(
+      "cpu_paged_decode_split",
+      [](const std::vector<int64_t>& seq_lens, int num_threads) {
+        return genai_rt::attention::SplitByWork(seq_lens.data(),
+                                                static_cast<int64_t>(seq_lens.size()),
+                                                num_threads);
+      },
+      "The [first, last) sequence ranges cpu_paged_decode_attention gives its threads.",
+      py::arg("seq_lens"), py::arg("num_threads"));
+  m.attr("cpu_paged_decode_min_tokens_per_thread") =
+      genai_rt::attention::kMinTokensPerThread;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -320,4 +375,5 @@ PYBIND11_MODULE(_core, m) {
   BindCudaKernels(m);
   BindGrammar(m);
   BindKv(m);
+  BindCpuAttention(m);
 }

@@ -1,6 +1,9 @@
 #include "genai_rt/grammar/automaton.h"
 
+#include "genai_rt/grammar/inline.h"
+
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <unordered_map>
 
@@ -19,6 +22,7 @@ struct VectorHash {
 struct ByteEdge {
   uint8_t lo, hi;
   int32_t to;
+  int32_t classes = -1;  // index into the builder's class lists, set after byte classes exist
 };
 
 struct NfaState {
@@ -39,8 +43,26 @@ class AutomatonBuilder {
     auto a = std::make_shared<Automaton>();
     a_ = a.get();
     size_t num_rules = g_.rules().size();
-    std::vector<int32_t> nfa_start(num_rules), nfa_end(num_rules);
+    inline_ = InlineableRules(g_, limits_.max_inline_states);
+    // Only the root and rules still called after inlining get automata of their own.
+    std::vector<char> needed(num_rules, 0);
+    std::vector<int32_t> work{g_.root()}, refs;
+    needed[g_.root()] = 1;
+    while (!work.empty()) {
+      int32_t r = work.back();
+      work.pop_back();
+      refs.clear();
+      CalledRules(g_.rules()[r].body, &refs);
+      for (int32_t q : refs) {
+        if (!needed[q]) {
+          needed[q] = 1;
+          work.push_back(q);
+        }
+      }
+    }
+    std::vector<int32_t> nfa_start(num_rules, -1), nfa_end(num_rules, -1);
     for (size_t r = 0; r < num_rules; ++r) {
+      if (!needed[r]) continue;
       nfa_start[r] = NewNfaState();
       nfa_end[r] = BuildExpr(g_.rules()[r].body, nfa_start[r]);
     }
@@ -49,6 +71,13 @@ class AutomatonBuilder {
     Prune();
     CheckLeftRecursion();
     a_->root_ = g_.root();
+    if (a_->states_.size() < Automaton::kNone16) {
+      a_->table16_.resize(a_->table_.size());
+      for (size_t i = 0; i < a_->table_.size(); ++i) {
+        a_->table16_[i] = a_->table_[i] < 0 ? Automaton::kNone16 : static_cast<uint16_t>(a_->table_[i]);
+      }
+      std::vector<int32_t>().swap(a_->table_);
+    }
     return a;
   }
 
@@ -60,6 +89,25 @@ class AutomatonBuilder {
       throw GrammarError(std::string("grammar compile exceeded max_compile_ms=") +
                          std::to_string(static_cast<int64_t>(limits_.max_compile_ms)) +
                          " during " + phase);
+    }
+  }
+
+  // Rules reached from `expr` by calls that stay calls (inlined rules are looked through).
+  void CalledRules(int32_t expr, std::vector<int32_t>* out) {
+    std::vector<int32_t> stack{expr};
+    std::vector<char> seen_rule(g_.rules().size(), 0);
+    while (!stack.empty()) {
+      const Expr& e = g_.exprs()[stack.back()];
+      stack.pop_back();
+      if (e.kind == ExprKind::kRuleRef) {
+        if (!inline_[e.rule]) {
+          out->push_back(e.rule);
+        } else if (!seen_rule[e.rule]) {
+          seen_rule[e.rule] = 1;
+          stack.push_back(g_.rules()[e.rule].body);
+        }
+      }
+      for (int32_t c : e.children) stack.push_back(c);
     }
   }
 
@@ -109,16 +157,20 @@ class AutomatonBuilder {
           nfa_[o].eps.push_back(loop);
           return loop;
         }
+        // Optional copies nest, x{0,3} = (x(x(x)?)?)?, each able to jump straight to the end:
+        // eps-closures stay two states wide instead of spanning all remaining copies (the chain
+        // form made a maxLength-40 string's DFA states 40x larger and its compile 10x slower).
+        if (e.max_repeat == e.min_repeat) return cur;
+        int32_t end = NewNfaState();
         for (int32_t i = e.min_repeat; i < e.max_repeat; ++i) {
-          int32_t skip = NewNfaState();
-          int32_t o = BuildExpr(e.children[0], cur);
-          nfa_[cur].eps.push_back(skip);
-          nfa_[o].eps.push_back(skip);
-          cur = skip;
+          nfa_[cur].eps.push_back(end);
+          cur = BuildExpr(e.children[0], cur);
         }
-        return cur;
+        nfa_[cur].eps.push_back(end);
+        return end;
       }
       case ExprKind::kRuleRef: {
+        if (inline_[e.rule]) return BuildExpr(g_.rules()[e.rule].body, in);
         int32_t out = NewNfaState();
         nfa_[in].calls.push_back({e.rule, out});
         return out;
@@ -130,11 +182,16 @@ class AutomatonBuilder {
   // Bytes are equivalent when every edge range treats them alike; refine one range at a time.
   void ComputeByteClasses() {
     std::vector<std::pair<uint8_t, uint8_t>> ranges;
+    std::vector<char> seen(256 * 256, 0);  // dedupe without sorting every edge
     for (const NfaState& s : nfa_) {
-      for (const ByteEdge& b : s.bytes) ranges.emplace_back(b.lo, b.hi);
+      for (const ByteEdge& b : s.bytes) {
+        if (!seen[b.lo * 256 + b.hi]) {
+          seen[b.lo * 256 + b.hi] = 1;
+          ranges.emplace_back(b.lo, b.hi);
+        }
+      }
     }
     std::sort(ranges.begin(), ranges.end());
-    ranges.erase(std::unique(ranges.begin(), ranges.end()), ranges.end());
     int32_t cls[256] = {};
     int32_t num = 1;
     for (auto [lo, hi] : ranges) {
@@ -149,16 +206,23 @@ class AutomatonBuilder {
     }
     for (int b = 0; b < 256; ++b) a_->byte_class_[b] = static_cast<uint8_t>(cls[b]);
     a_->num_classes_ = num;
+    std::vector<int32_t> list_of_range(256 * 256, -1);  // indexed by lo * 256 + hi
     for (auto [lo, hi] : ranges) {
-      std::vector<int32_t>& list = classes_of_range_[{lo, hi}];
+      std::vector<int32_t> list;
       for (int b = lo; b <= hi; ++b) {
         if (std::find(list.begin(), list.end(), cls[b]) == list.end()) list.push_back(cls[b]);
       }
+      list_of_range[lo * 256 + hi] = static_cast<int32_t>(class_lists_.size());
+      class_lists_.push_back(std::move(list));
+    }
+    for (NfaState& s : nfa_) {
+      for (ByteEdge& b : s.bytes) b.classes = list_of_range[b.lo * 256 + b.hi];
     }
   }
 
   std::vector<int32_t> EpsClosure(std::vector<int32_t> set) {
-    std::vector<int32_t> stack = set;
+    std::vector<int32_t>& stack = closure_stack_;
+    stack.assign(set.begin(), set.end());
     for (int32_t s : set) mark_[s] = stamp_;
     while (!stack.empty()) {
       int32_t s = stack.back();
@@ -172,15 +236,30 @@ class AutomatonBuilder {
       }
     }
     ++stamp_;
+    // Only states that read something, or end a rule, tell closures apart: dropping pure
+    // epsilon states merges equivalent DFA states (after 'a' and after 'é' in a string body),
+    // which the plain-character fast path relies on.
+    size_t keep = 0;
+    for (int32_t s : set) {
+      if (important_[s]) set[keep++] = s;
+    }
+    set.resize(keep);
     std::sort(set.begin(), set.end());
     set.erase(std::unique(set.begin(), set.end()), set.end());
     return set;
   }
 
   int32_t DfaState(std::vector<int32_t> nfa_set, int32_t rule) {
+    // Most moves reach a single NFA state: remember its DFA state, skipping closure and hash.
+    int32_t single = nfa_set.size() == 1 ? nfa_set[0] : -1;
+    if (single >= 0 && single_dfa_[single] >= 0) return single_dfa_[single];
     std::vector<int32_t> closed = EpsClosure(std::move(nfa_set));
     auto it = dfa_ids_.find(closed);
-    if (it != dfa_ids_.end()) return it->second;
+    if (it != dfa_ids_.end()) {
+      if (single >= 0) single_dfa_[single] = it->second;
+      return it->second;
+    }
+    if (single >= 0) single_dfa_[single] = static_cast<int32_t>(a_->states_.size());
     int32_t id = static_cast<int32_t>(a_->states_.size());
     if (id >= limits_.max_dfa_states) {
       throw GrammarError("grammar too large: more than max_dfa_states=" +
@@ -204,34 +283,53 @@ class AutomatonBuilder {
 
   void Determinize(const std::vector<int32_t>& nfa_start, const std::vector<int32_t>& nfa_end) {
     mark_.assign(nfa_.size(), -1);
+    single_dfa_.assign(nfa_.size(), -1);
+    important_.assign(nfa_.size(), 0);
+    for (size_t s = 0; s < nfa_.size(); ++s) {
+      important_[s] = !nfa_[s].bytes.empty() || !nfa_[s].calls.empty();
+    }
+    for (int32_t end : nfa_end) {
+      if (end >= 0) important_[end] = 1;
+    }
     std::vector<int32_t> rule_end_of(nfa_.size(), -1);
     size_t num_rules = nfa_start.size();
-    a_->rule_start_.resize(num_rules);
-    std::vector<int32_t> call_begin, call_end;
+    a_->rule_start_.assign(num_rules, -1);
     for (size_t r = 0; r < num_rules; ++r) {
+      if (nfa_start[r] < 0) continue;
       a_->rule_start_[r] = DfaState({nfa_start[r]}, static_cast<int32_t>(r));
       // A rule's DFA states are explored before the next rule starts, so rule ids stay local.
       while (!pending_.empty()) {
         int32_t d = pending_.back();
         pending_.pop_back();
-        std::vector<int32_t> set = dfa_sets_[d];
-        std::vector<std::vector<int32_t>> by_class(a_->num_classes_);
+        const std::vector<int32_t>& set = dfa_sets_[d];  // a deque: stable while it grows
+        // (class, target) pairs, grouped by class after sorting: no per-class vectors.
+        std::vector<std::pair<int32_t, int32_t>> moves;
         std::map<int32_t, std::vector<int32_t>> by_rule;
         bool final = false;
         for (int32_t s : set) {
           if (s == nfa_end[r]) final = true;
           for (const ByteEdge& b : nfa_[s].bytes) {
-            for (int32_t c : classes_of_range_[{b.lo, b.hi}]) by_class[c].push_back(b.to);
+            for (int32_t c : class_lists_[b.classes]) moves.emplace_back(c, b.to);
           }
           for (const CallEdge& c : nfa_[s].calls) by_rule[c.rule].push_back(c.ret);
         }
         a_->states_[d].final = final;
-        for (int32_t c = 0; c < a_->num_classes_; ++c) {
-          if (by_class[c].empty()) continue;
-          std::sort(by_class[c].begin(), by_class[c].end());
-          by_class[c].erase(std::unique(by_class[c].begin(), by_class[c].end()), by_class[c].end());
-          int32_t t = DfaState(std::move(by_class[c]), static_cast<int32_t>(r));
-          a_->table_[static_cast<size_t>(d) * a_->num_classes_ + c] = t;
+        std::sort(moves.begin(), moves.end());
+        moves.erase(std::unique(moves.begin(), moves.end()), moves.end());
+        std::vector<int32_t> targets, prev_targets;
+        int32_t prev_state = -1;
+        for (size_t i = 0; i < moves.size();) {
+          int32_t c = moves[i].first;
+          targets.clear();
+          for (; i < moves.size() && moves[i].first == c; ++i) targets.push_back(moves[i].second);
+          // Neighbouring classes often move alike (all plain characters of a string body):
+          // reuse the previous class's DFA state instead of another closure and hash.
+          if (prev_state < 0 || targets != prev_targets) {
+            prev_targets = targets;
+            prev_state = DfaState(targets, static_cast<int32_t>(r));
+            byte_edges_.emplace_back(d, prev_state);  // (from, to); duplicates are harmless
+          }
+          a_->table_[static_cast<size_t>(d) * a_->num_classes_ + c] = prev_state;
         }
         std::vector<CallEdge> calls;
         for (auto& [callee, rets] : by_rule) {
@@ -248,14 +346,16 @@ class AutomatonBuilder {
   void Prune() {
     size_t n = a_->states_.size();
     int32_t nc = a_->num_classes_;
-    std::vector<std::vector<int32_t>> byte_preds(n);
+    // Byte predecessors in CSR form from the edges recorded while determinizing: scanning the
+    // [states x classes] table and a vector per state made Prune 40% of the compile.
+    std::vector<int32_t> pred_begin(n + 1, 0), preds(byte_edges_.size());
+    for (auto [from, to] : byte_edges_) ++pred_begin[to + 1];
+    for (size_t d = 0; d < n; ++d) pred_begin[d + 1] += pred_begin[d];
+    std::vector<int32_t> fill(pred_begin.begin(), pred_begin.end() - 1);
+    for (auto [from, to] : byte_edges_) preds[fill[to]++] = from;
     std::vector<std::vector<std::pair<int32_t, int32_t>>> ret_preds(n);  // (caller, callee)
     std::vector<std::vector<std::pair<int32_t, int32_t>>> call_sites(a_->rule_start_.size());
     for (size_t d = 0; d < n; ++d) {
-      for (int32_t c = 0; c < nc; ++c) {
-        int32_t t = a_->table_[d * nc + c];
-        if (t >= 0) byte_preds[t].push_back(static_cast<int32_t>(d));
-      }
       for (const CallEdge& e : raw_calls_[d]) {
         ret_preds[e.ret].push_back({static_cast<int32_t>(d), e.rule});
         call_sites[e.rule].push_back({static_cast<int32_t>(d), e.ret});
@@ -275,7 +375,7 @@ class AutomatonBuilder {
     while (!work.empty()) {
       int32_t t = work.back();
       work.pop_back();
-      for (int32_t p : byte_preds[t]) mark(p);
+      for (int32_t k = pred_begin[t]; k < pred_begin[t + 1]; ++k) mark(preds[k]);
       for (auto [p, callee] : ret_preds[t]) {
         if (productive[callee]) mark(p);
       }
@@ -291,15 +391,18 @@ class AutomatonBuilder {
       throw GrammarError("grammar matches no string: rule '" + g_.rules()[g_.root()].name +
                          "' can never complete");
     }
+    bool any_dead = std::find(live.begin(), live.end(), 0) != live.end();
+    std::vector<char> has_bytes(n, 0);
+    for (auto [from, to] : byte_edges_) has_bytes[from] |= live[to];
     for (size_t d = 0; d < n; ++d) {
-      bool has_bytes = false;
-      for (int32_t c = 0; c < nc; ++c) {
-        int32_t& t = a_->table_[d * nc + c];
-        if (t >= 0 && !live[t]) t = -1;
-        has_bytes |= t >= 0;
+      if (any_dead) {  // only then can a table entry point at a dead state
+        for (int32_t c = 0; c < nc; ++c) {
+          int32_t& t = a_->table_[d * nc + c];
+          if (t >= 0 && !live[t]) t = -1;
+        }
       }
       AutomatonState& st = a_->states_[d];
-      st.has_bytes = has_bytes;
+      st.has_bytes = has_bytes[d];
       st.calls_begin = static_cast<int32_t>(a_->calls_.size());
       for (const CallEdge& e : raw_calls_[d]) {
         if (productive[e.rule] && live[e.ret]) a_->calls_.push_back(e);
@@ -333,12 +436,15 @@ class AutomatonBuilder {
     for (bool changed = true; changed;) {
       changed = false;
       for (size_t r = 0; r < num_rules; ++r) {
+        if (a_->rule_start_[r] < 0) continue;
         if (!nullable[r] && explore(a_->rule_start_[r], nullptr)) nullable[r] = changed = true;
       }
       CheckTime("nullable analysis");
     }
     std::vector<std::vector<int32_t>> left_calls(num_rules);
-    for (size_t r = 0; r < num_rules; ++r) explore(a_->rule_start_[r], &left_calls[r]);
+    for (size_t r = 0; r < num_rules; ++r) {
+      if (a_->rule_start_[r] >= 0) explore(a_->rule_start_[r], &left_calls[r]);
+    }
     std::vector<char> color(num_rules, 0);  // 0 new, 1 on stack, 2 done
     for (size_t r0 = 0; r0 < num_rules; ++r0) {
       if (color[r0]) continue;
@@ -370,13 +476,18 @@ class AutomatonBuilder {
   std::chrono::steady_clock::time_point start_;
   Automaton* a_ = nullptr;
   std::vector<NfaState> nfa_;
-  std::map<std::pair<uint8_t, uint8_t>, std::vector<int32_t>> classes_of_range_;
+  std::vector<char> inline_;
+  std::vector<std::vector<int32_t>> class_lists_;
   std::vector<int32_t> mark_;
+  std::vector<int32_t> closure_stack_;
+  std::vector<int32_t> single_dfa_;  // NFA state -> DFA state of its closure, or -1
+  std::vector<char> important_;
   int32_t stamp_ = 0;
   std::unordered_map<std::vector<int32_t>, int32_t, VectorHash> dfa_ids_;
-  std::vector<std::vector<int32_t>> dfa_sets_;
+  std::deque<std::vector<int32_t>> dfa_sets_;
   std::vector<int32_t> pending_;
   std::vector<std::vector<CallEdge>> raw_calls_;
+  std::vector<std::pair<int32_t, int32_t>> byte_edges_;
 };
 
 std::shared_ptr<const Automaton> Automaton::Compile(const Grammar& grammar,
@@ -387,6 +498,7 @@ std::shared_ptr<const Automaton> Automaton::Compile(const Grammar& grammar,
 size_t Automaton::MemoryBytes() const {
   return sizeof(*this) + states_.capacity() * sizeof(AutomatonState) +
          calls_.capacity() * sizeof(CallEdge) + table_.capacity() * sizeof(int32_t) +
+         table16_.capacity() * sizeof(uint16_t) +
          rule_start_.capacity() * sizeof(int32_t);
 }
 

@@ -14,8 +14,9 @@ from .tolerances import assert_close, poison
 @pytest.mark.parametrize("seq_lens,heads,kv_heads,head_dim,block_size,num_splits", [
     ([1, 70, 5], 4, 1, 64, 16, None),        # GQA 4:1, one-token context
     ([130, 33], 6, 2, 128, 7, 3),            # odd block size, 3 splits over 130 tokens
-    ([200], 3, 3, 64, 16, 5),                # MHA, more splits than... tiles per split = 1
+    ([200], 3, 3, 64, 16, 5),                # MHA, 5 splits of one 64-token tile each
     ([3, 9, 1, 64], 8, 2, 64, 16, 4),        # splits left empty on short sequences
+    ([5, 77], 4, 2, 128, 16, 1),             # one split: written directly, no merge pass
 ])
 def test_matches_reference(dtype, seq_lens, heads, kv_heads, head_dim, block_size, num_splits,
                            device) -> None:

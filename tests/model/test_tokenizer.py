@@ -70,11 +70,15 @@ def test_template_raise_exception_and_list_templates(model_dir: Path, tmp_path: 
         {"name": "tool_use", "template": "tools"},
         {"name": "default", "template": "{% if messages[0]['role'] != 'user' %}"
          "{{ raise_exception('first message must be from the user') }}{% endif %}"
-         "{{ messages[0]['content'] | tojson }}"},
+         "{{ messages[0]['content'] | tojson }}"
+         "{% if tools is not none %} tools={{ tools | length }}{% endif %}"},
     ]
     (tmp_path / "tokenizer_config.json").write_text(json.dumps(config))
     tok = Tokenizer(tmp_path)
     assert tok.apply_chat_template([{"role": "user", "content": "é"}]) == '"é"'
+    assert tok.apply_chat_template([{"role": "user", "content": "x"}], tools=[{}, {}]) == (
+        '"x" tools=2'
+    )
     with pytest.raises(TokenizerError, match="first message must be from the user"):
         tok.apply_chat_template([{"role": "system", "content": "x"}])
 

@@ -24,6 +24,8 @@ SCALARS = st.one_of(
     st.none(), st.booleans(), st.integers(-1000, 1000),
     st.text(alphabet=st.sampled_from('ab z"\\\n€😀'), max_size=4),
 )
+# enum/const values may be arrays and objects too: the grammar must spell them compactly.
+ENUM_VALUES = SCALARS | st.lists(SCALARS, max_size=2) | st.dictionaries(KEYS, SCALARS, max_size=2)
 FORMATS = ["date", "time", "date-time", "email", "uuid", "ipv4"]
 # RFC 3339 (JSON Schema's definition of date-time and time): the offset is required.
 RFC3339_TIME = r"([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)"
@@ -42,9 +44,10 @@ def _unique(values: list[Any]) -> list[Any]:
 
 @st.composite
 def _leaf_schema(draw: st.DrawFn, bounded: bool, formats: tuple[str, ...]) -> dict[str, Any]:
-    kinds = ["integer", "string", "format", "boolean", "null", "enum", "const", "nullable"]
+    kinds = ["integer", "exclusive_integer", "string", "format", "pattern", "boolean", "null",
+             "enum", "const", "nullable"]
     if not bounded:
-        kinds += ["number", "free_string"]
+        kinds += ["number", "nonnegative_number", "free_string"]
     kind = draw(st.sampled_from(kinds))
     if kind == "integer":
         low = draw(st.integers(-10**6, 10**6))
@@ -54,6 +57,18 @@ def _leaf_schema(draw: st.DrawFn, bounded: bool, formats: tuple[str, ...]) -> di
             for bound in draw(st.sets(st.sampled_from(["minimum", "maximum"]))):
                 del schema[bound]
         return schema
+    if kind == "exclusive_integer":
+        low = draw(st.integers(-10**4, 10**4))
+        return {"type": "integer", "exclusiveMinimum": low,
+                "exclusiveMaximum": low + draw(st.integers(2, 500))}
+    if kind == "nonnegative_number":
+        return {"type": "number", "minimum": 0}
+    if kind == "pattern":
+        # Anchored: a finite language when the regex is bounded. Unanchored (JSON Schema's
+        # search semantics): any text around a match.
+        inner = draw(regexes(bounded=bounded))
+        anchored = bounded or draw(st.booleans())
+        return {"type": "string", "pattern": f"^(?:{inner})$" if anchored else inner}
     if kind == "string":
         low = draw(st.integers(0, 3))
         return {"type": "string", "minLength": low, "maxLength": low + draw(st.integers(0, 6))}
@@ -66,9 +81,9 @@ def _leaf_schema(draw: st.DrawFn, bounded: bool, formats: tuple[str, ...]) -> di
             return {"type": "boolean"}
         return {"type": "string", "format": draw(st.sampled_from(allowed))}
     if kind == "enum":
-        return {"enum": _unique(draw(st.lists(SCALARS, min_size=1, max_size=4)))}
+        return {"enum": _unique(draw(st.lists(ENUM_VALUES, min_size=1, max_size=4)))}
     if kind == "const":
-        return {"const": draw(SCALARS)}
+        return {"const": draw(ENUM_VALUES)}
     if kind == "nullable":
         return {"type": ["string", "null"], "maxLength": draw(st.integers(0, 6))}
     return {"type": kind}
@@ -78,7 +93,11 @@ def _compound(children: st.SearchStrategy[dict[str, Any]],
               bounded: bool) -> st.SearchStrategy[dict[str, Any]]:
     @st.composite
     def build(draw: st.DrawFn) -> dict[str, Any]:
-        kind = draw(st.sampled_from(["object", "array", "anyOf"]))
+        kind = draw(st.sampled_from(["object", "array", "tuple", "anyOf"]))
+        if kind == "tuple":
+            return {"type": "array", "prefixItems": draw(st.lists(children, min_size=1,
+                                                                   max_size=3)),
+                    "items": False}
         if kind == "array":
             low = draw(st.integers(0, 2))
             schema: dict[str, Any] = {"type": "array", "items": draw(children), "minItems": low}
@@ -102,6 +121,13 @@ def json_schemas(draw: st.DrawFn, bounded: bool = True,
     """A schema from the supported subset; the root is an object, sometimes with $defs/$ref."""
     node = st.recursive(_leaf_schema(bounded, formats), lambda c: _compound(c, bounded),
                         max_leaves=6)
+    if not bounded and draw(st.integers(0, 4)) == 0:
+        # A recursive $ref (a tree): infinite, so only where no sampling has to terminate.
+        tree = {"type": "object", "properties": {
+            "value": draw(node),
+            "children": {"type": "array", "items": {"$ref": "#/$defs/tree"}, "maxItems": 2},
+        }, "required": ["value"], "additionalProperties": False}
+        return {"$defs": {"tree": tree}, "$ref": "#/$defs/tree"}
     root = draw(_compound(node, bounded).filter(lambda s: s.get("type") == "object")
                 | st.builds(lambda p: {"type": "object", "properties": {"v": p},
                                        "required": ["v"], "additionalProperties": False}, node))
@@ -147,6 +173,9 @@ def schema_instances(schema: dict[str, Any], root: dict[str, Any] | None = None
                      ) -> st.SearchStrategy[Any]:
     """Values valid for ``schema`` (drawn from ``json_schemas``); object keys in schema order."""
     root = schema if root is None else root
+    if "$ref" in schema and schema is not root:
+        # Deferred: a recursive $ref would otherwise build strategies forever.
+        return st.deferred(lambda: schema_instances(_resolve(schema, root), root))
     schema = _resolve(schema, root)
     if "const" in schema:
         return st.just(schema["const"])
@@ -158,8 +187,13 @@ def schema_instances(schema: dict[str, Any], root: dict[str, Any] | None = None
     if kind == ["string", "null"]:
         return st.none() | st.text(max_size=schema["maxLength"])
     if kind == "integer":
-        return st.integers(schema.get("minimum"), schema.get("maximum"))
+        low, high = schema.get("minimum"), schema.get("maximum")
+        if "exclusiveMinimum" in schema:
+            low, high = schema["exclusiveMinimum"] + 1, schema["exclusiveMaximum"] - 1
+        return st.integers(low, high)
     if kind == "number":
+        if schema.get("minimum") == 0:
+            return st.floats(min_value=0, allow_infinity=False) | st.integers(0, 10**20)
         return st.floats(allow_nan=False, allow_infinity=False) | st.integers(-10**20, 10**20)
     if kind == "boolean":
         return st.booleans()
@@ -168,10 +202,18 @@ def schema_instances(schema: dict[str, Any], root: dict[str, Any] | None = None
     if kind == "string":
         if "format" in schema:
             return _format_value(schema["format"])
+        if "pattern" in schema:
+            pattern = schema["pattern"]
+            if pattern.startswith("^(?:") and pattern.endswith(")$"):
+                return st.from_regex(re.compile(pattern[4:-2], re.ASCII), fullmatch=True)
+            return st.from_regex(re.compile(pattern, re.ASCII))
         return st.text(min_size=schema.get("minLength", 0), max_size=schema.get("maxLength", 12))
+    if kind == "array" and "prefixItems" in schema:
+        return st.tuples(*(schema_instances(s, root) for s in schema["prefixItems"])).map(list)
     if kind == "array":
-        return st.lists(schema_instances(schema["items"], root), min_size=schema["minItems"],
-                        max_size=schema.get("maxItems", schema["minItems"] + 3))
+        low = schema.get("minItems", 0)
+        return st.lists(schema_instances(schema["items"], root), min_size=low,
+                        max_size=schema.get("maxItems", low + 3))
     if kind == "object":
         required = set(schema["required"])
 

@@ -141,3 +141,15 @@ def _packaged_tokenizer(name: str) -> Tokenizer:
 def test_real_tokenizers(name: str) -> None:
     tokenizer = _packaged_tokenizer(name)
     _check_valid_streams(tokenizer, seed=3, cases=60)
+
+
+def test_long_stream_keeps_a_bounded_window(tiny_bpe: Tokenizer) -> None:
+    ids = tiny_bpe.encode(" ".join(TEXTS) * 8).ids
+    detok = IncrementalDetokenizer(tiny_bpe, [])
+    widest = 0
+    for token in ids:
+        detok.step([token])
+        widest = max(widest, len(detok._ids))  # the ids it would decode again
+    assert detok.text + detok.flush() == tiny_bpe.decode(ids)
+    # the window is the last emission's tokens plus an incomplete character's (<= 4 bytes each)
+    assert len(ids) > 1000 and widest <= 16, "decode windows must not grow with the sequence"

@@ -73,18 +73,22 @@ REGEX_CASES = [
     (r"a*b", "ab"),  # unbounded: checked on strings up to the enumeration length
     (r"(a|b)*abb", "ab"),
     (r"[^a]b|a", "abc"),
+    (r"(ab)*a*", "ab"),
+    (r"[ab]*", "ab"),
     (r"x(y|z){2}|xy+", "xyz"),
 ]
 
 
 @pytest.mark.parametrize("pattern,alphabet", REGEX_CASES)
 def test_regex_masks_equal_brute_force(pattern: str, alphabet: str) -> None:
-    vocab, tokens = small_vocab(alphabet)
+    # Two-letter alphabets get tokens of up to 4 letters: trie subtrees large enough (>= 8
+    # nodes) for the walk's accept-a-whole-subtree shortcut at looping states.
+    vocab, tokens = small_vocab(alphabet, max_len=4 if len(alphabet) <= 2 else 3)
     grammar = Grammar.from_regex(pattern, vocab)
     compiled = re.compile(pattern)
     unbounded = "*" in pattern or "+" in pattern
     # Unbounded patterns (2-letter alphabets) are cut at 11 chars; checking prefixes of <= 4
-    # leaves room for a 3-char token plus the longest completion these patterns need (3).
+    # leaves room for a 4-char token plus the longest completion these patterns need (3).
     max_len = 11 if unbounded else 7
     language = {
         "".join(p)
@@ -195,3 +199,74 @@ def test_json_bounded_string_brute_force() -> None:
         want = {i for i in covered if prefix + tokens[i] in viable}
         assert (len(tokens) in got) == (prefix in language), prefix
         assert got & covered == want, (prefix, sorted(tokens[i] for i in (got & covered) ^ want))
+
+
+@pytest.mark.parametrize("value_type", ["string", ["string", "null"]])
+def test_bounded_string_in_object_brute_force(value_type: object) -> None:
+    """The plain-character fast path inside an object: tokens cross the closing quote.
+
+    The string alphabet is every character the instances' bytes can spell (keys, punctuation,
+    escapes), so the byte-level reference is exact for every token built from those bytes.
+    """
+    schema = {
+        "type": "object",
+        "properties": {
+            "a": {"type": value_type, "maxLength": 2},
+            "aa": {"enum": ["a", "é"]},
+        },
+        "required": ["a"],
+    }
+    alphabet = 'aé"\\{}:,'
+    values: list[object] = [
+        "".join(p) for n in range(3) for p in itertools.product(alphabet, repeat=n)
+    ]
+    if value_type != "string":
+        values.append(None)
+    instances = []
+    for v in values:
+        for extra in [None, "a", "é"]:
+            instances.append({"a": v} if extra is None else {"a": v, "aa": extra})
+    for inst in instances:
+        jsonschema.validate(inst, schema)
+    language = {compact(i).encode() for i in instances}
+    pieces = {w[i : i + n] for w in language for n in range(1, 5) for i in range(len(w) - n + 1)}
+    tokens = sorted(pieces)
+    vocab = _core.Vocabulary([*tokens, b""], len(tokens) + 1, [len(tokens)], [])
+    grammar = Grammar.from_json_schema(schema, vocab)
+    viable = {w[:i] for w in language for i in range(len(w) + 1)}
+    # Letters of "null" would also be valid string characters (and start escapes like \n or
+    # \u): tokens holding them are outside the string alphabet, so they are not compared.
+    compared = {i for i, t in enumerate(tokens) if not set(t) & set(b"nul")} | {len(tokens)}
+    for prefix in sorted(viable):
+        m = GrammarMatcher(grammar)
+        assert m.accept_string(prefix)
+        got = allowed_ids(m, vocab.size) & compared
+        want = {i for i, t in enumerate(tokens) if prefix + t in viable} & compared
+        if prefix in language:
+            want.add(len(tokens))
+        diff = sorted(tokens[i] if i < len(tokens) else b"<eos>" for i in got ^ want)
+        assert got == want, (prefix, diff)
+
+
+@pytest.mark.parametrize("max_length", [3, 63, 64, 65, 70, None])
+def test_long_plain_tokens_against_max_length(max_length: int | None) -> None:
+    """Tokens longer than the precomputed 64-character buckets are walked, not bucketed."""
+    pieces = ["a" * n for n in (1, 3, 63, 64, 65, 70)] + ["é" * 66, "x" * 64 + '"', '"']
+    tokens = sorted(set(pieces))
+    vocab = _core.Vocabulary(
+        [t.encode() for t in tokens] + [b""], len(tokens) + 1, [len(tokens)], []
+    )
+    schema: dict[str, object] = {"type": "string"}
+    if max_length is not None:
+        schema["maxLength"] = max_length
+    m = GrammarMatcher(Grammar.from_json_schema(schema, vocab))
+    assert m.accept_string('"')
+    got = allowed_ids(m, vocab.size)
+    limit = max_length if max_length is not None else 10**9
+    # A token fits if its characters (before any closing quote) stay within maxLength.
+    want = {
+        i
+        for i, t in enumerate(tokens)
+        if len(t.split('"')[0]) <= limit and t.count('"') <= 1 and (t.endswith('"') or '"' not in t)
+    }
+    assert got == want, sorted(tokens[i][:3] + str(len(tokens[i])) for i in got ^ want)

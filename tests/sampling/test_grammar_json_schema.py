@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import random
 
@@ -77,6 +78,11 @@ def test_enum_const_and_null_unions(vocab: _core.Vocabulary) -> None:
         invalid=["blue", 3, '"Red"'],
     )
     check({"const": "fixed"}, vocab, valid=["fixed"], invalid=["fixe", "fixedd"])
+    check(
+        {"type": "integer", "enum": [1, "a", 2.0, True]}, vocab, valid=[1, 2.0], invalid=["a", True]
+    )
+    with pytest.raises(SchemaError, match="#/const: no value has the schema's type"):
+        Grammar.from_json_schema({"type": "string", "const": 3}, vocab)
     check(
         {"type": ["string", "null"], "maxLength": 2},
         vocab,
@@ -201,6 +207,35 @@ def test_pattern_is_unanchored_unless_anchored(vocab: _core.Vocabulary) -> None:
 )
 def test_formats(vocab: _core.Vocabulary, fmt: str, valid: list, invalid: list) -> None:
     check({"type": "string", "format": fmt}, vocab, valid=valid, invalid=invalid)
+
+
+def test_dates_are_calendar_dates(vocab: _core.Vocabulary) -> None:
+    """format date accepts exactly what date.fromisoformat does (leap years, month lengths)."""
+    g = Grammar.from_json_schema({"type": "string", "format": "date"}, vocab)
+    gt = Grammar.from_json_schema({"type": "string", "format": "date-time"}, vocab)
+    for year in [1, 4, 100, 400, 1900, 1999, 2000, 2023, 2024, 9999]:
+        for month in range(0, 14):
+            for day in range(0, 33):
+                text = f"{year:04d}-{month:02d}-{day:02d}"
+                try:
+                    dt.date.fromisoformat(text)
+                    valid = True
+                except ValueError:
+                    valid = False
+                assert accepts(g, json.dumps(text)) == valid, text
+                assert accepts(gt, json.dumps(text + "T12:00:00Z")) == valid, text
+    assert not accepts(g, '"0000-01-01"')
+
+
+def test_format_with_redundant_lengths(vocab: _core.Vocabulary) -> None:
+    check(
+        {"type": "string", "format": "date", "minLength": 10, "maxLength": 10},
+        vocab,
+        valid=["2024-01-31"],
+        invalid=["2024-1-31"],
+    )
+    with pytest.raises(SchemaError, match="combined with minLength/maxLength"):
+        Grammar.from_json_schema({"type": "string", "format": "ipv4", "maxLength": 9}, vocab)
 
 
 def test_integer_and_number_bounds(vocab: _core.Vocabulary) -> None:

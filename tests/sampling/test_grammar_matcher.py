@@ -127,6 +127,17 @@ def test_bitmask_shapes_and_validation(vocab: _core.Vocabulary) -> None:
         Grammar.allocate_bitmask(0, 10)
 
 
+def test_bitmask_layout_rechecked_after_in_place_changes(vocab: _core.Vocabulary) -> None:
+    m = GrammarMatcher(Grammar.from_regex("a", vocab))
+    mask = Grammar.allocate_bitmask(2, VOCAB_SIZE)
+    m.fill_next_token_bitmask(mask, row=1)
+    m.fill_next_token_bitmask(mask, row=1)  # the cached layout
+    assert mask[1, 0] == 1 << TOKENS.index(b"a")
+    mask.resize_(2, 1)  # same storage, rows now too narrow
+    with pytest.raises(ValueError, match="needs 2"):
+        m.fill_next_token_bitmask(mask, row=1)
+
+
 def test_batch_fill_equals_single_fills(vocab: _core.Vocabulary) -> None:
     grammars = [Grammar.from_regex(p, vocab) for p in ["a+b", "(ab|c)*", "1?2", "[abc]{2}"]]
     matchers = [GrammarMatcher(g) for g in grammars for _ in range(5)]

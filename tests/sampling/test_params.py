@@ -23,6 +23,17 @@ def test_stop_normalized_to_lists() -> None:
     assert SamplingParams(stop_token_ids=(5, 7)).stop_token_ids == [5, 7]
 
 
+def test_real_fields_are_floats() -> None:
+    p = SamplingParams(temperature=1, top_p=1, min_p=0, repetition_penalty=2)
+    assert all(isinstance(v, float) for v in (p.temperature, p.top_p, p.min_p,
+                                              p.repetition_penalty))
+    assert p == SamplingParams(temperature=1.0, top_p=1.0, repetition_penalty=2.0)
+
+
+def test_logit_bias_json_keys_normalized() -> None:
+    assert SamplingParams(logit_bias={"50256": -100, 7: 2}).logit_bias == {50256: -100.0, 7: 2.0}
+
+
 def test_sampling_type() -> None:
     assert SamplingParams(temperature=0).sampling_type is SamplingType.GREEDY
     assert SamplingParams(temperature=0).is_greedy
@@ -65,6 +76,8 @@ def test_frozen_and_replaceable() -> None:
         ({"logit_bias": [1, 2]}, "logit_bias must be a dict"),
         ({"logit_bias": {-1: 1.0}}, "logit_bias keys must be token ids >= 0"),
         ({"logit_bias": {"a": 1.0}}, "logit_bias keys must be token ids >= 0"),
+        ({"logit_bias": {"-3": 1.0}}, "logit_bias keys must be token ids >= 0, got '-3'"),
+        ({"logit_bias": {"²": 1.0}}, "logit_bias keys must be token ids >= 0"),
         ({"logit_bias": {3: 101.0}}, "logit_bias[3] must be in [-100, 100]"),
         ({"logit_bias": {3: float("nan")}}, "logit_bias[3] must be a finite number"),
         ({"seed": -1}, "seed must be >= 0, got -1"),

@@ -7,7 +7,8 @@ import math
 import pytest
 import torch
 from genai_rt.sampling import Sampler, SamplingError, SamplingParams, SamplingRow, make_generator
-from genai_rt.sampling.truncation import apply_min_p, apply_top_k, apply_top_k_top_p, apply_top_p
+from genai_rt.sampling.top_p import apply_top_p
+from genai_rt.sampling.truncation import apply_min_p, apply_top_k, apply_top_k_top_p
 from transformers.generation.logits_process import (
     MinPLogitsWarper,
     RepetitionPenaltyLogitsProcessor,
@@ -22,10 +23,11 @@ EOS = [82]
 
 
 def _row(
-    prompt: list[int] | None = None, output: list[int] | None = None, **kw: object
+    prompt: list[int] | None = None, output: list[int] | None = None, device: str = "cpu",
+    **kw: object,
 ) -> SamplingRow:
     params = SamplingParams(**kw)  # type: ignore[arg-type]
-    generator = make_generator(params.seed) if params.seed is not None else None
+    generator = make_generator(params.seed, device) if params.seed is not None else None
     return SamplingRow(params, prompt or [], list(output or []), generator)
 
 
@@ -42,8 +44,8 @@ def _assert_same_logits(actual: torch.Tensor, expected: torch.Tensor) -> None:
     torch.testing.assert_close(actual[finite], expected[finite], rtol=1e-6, atol=1e-6)
 
 
-def test_greedy_equals_argmax() -> None:
-    logits = torch.randn(9, VOCAB, generator=torch.Generator().manual_seed(0))
+def test_greedy_equals_argmax(device: str) -> None:
+    logits = torch.randn(9, VOCAB, generator=torch.Generator().manual_seed(0)).to(device)
     rows = [_row(temperature=0) for _ in range(9)]
     out = Sampler(VOCAB, EOS)(logits, rows)
     assert out.token_ids == logits.argmax(dim=-1).tolist()
@@ -62,7 +64,7 @@ def test_repetition_penalty_equals_hf() -> None:
         torch.testing.assert_close(processed[i], hf, rtol=0, atol=0)
 
 
-def test_mixed_batch_processing_matches_reference() -> None:
+def test_mixed_batch_processing_matches_reference(device: str) -> None:
     """Every processor in one batch, rows with and without each; compared row by row."""
     g = torch.Generator().manual_seed(2)
     logits = torch.randn(7, VOCAB, generator=g) * 2
@@ -77,7 +79,8 @@ def test_mixed_batch_processing_matches_reference() -> None:
     ]
     bitmask = _random_bitmask(3, seed=3)
     bitmask_rows = [0, 2, 6]
-    processed = Sampler(VOCAB, EOS).process_logits(logits, rows, bitmask, bitmask_rows)
+    processed = Sampler(VOCAB, EOS).process_logits(
+        logits.to(device), rows, bitmask.to(device), bitmask_rows).cpu()
     for i, row in enumerate(rows):
         mask = bitmask[bitmask_rows.index(i)].tolist() if i in bitmask_rows else None
         _assert_same_logits(processed[i], reference_processed(logits[i], row, EOS, mask))
@@ -128,20 +131,31 @@ def test_top_k_alone_equals_hf(k: int) -> None:
     assert torch.equal(ours, TopKLogitsWarper(k)(None, logits.clone()))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("scale", [0.5, 3.0, 12.0], ids=["flat", "mid", "peaked"])
+@pytest.mark.parametrize("scale", [0.001, 0.5, 3.0, 12.0, -1.0],
+                         ids=["uniform", "flat", "mid", "peaked", "uniform+peaked"])
 @pytest.mark.parametrize("p", [0.1, 0.7, 0.95, 0.999])
-def test_top_p_candidates_equal_hf(scale: float, p: float) -> None:
-    """The candidate path (peaked rows) and the sort fallback (flat rows) both equal HF."""
+def test_top_p_equals_hf(scale: float, p: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bucket-band path and the sort fallback (near-uniform rows) both equal HF."""
+    import genai_rt.sampling.top_p as top_p_module
+
+    sorted_rows = []
+
+    def counting_sort(logits: torch.Tensor, top_k: None, top_p: torch.Tensor) -> None:
+        sorted_rows.append(logits.shape[0])
+        apply_top_k_top_p(logits, top_k, top_p)
+
+    monkeypatch.setattr(top_p_module, "apply_top_k_top_p", counting_sort)
     logits = torch.randn(8, 4000, generator=torch.Generator().manual_seed(int(scale * p * 1e3)))
-    logits *= torch.linspace(0.6, 1.0, 8).unsqueeze(1) * scale  # rows of different peakedness
-    candidates = (logits.softmax(-1) >= (1 - p) * 0.5 / 4000).sum(-1).max()
-    assert (candidates <= 1000) == (scale == 12.0), "peaked rows take the candidate path only"
+    logits *= torch.linspace(0.6, 1.0, 8).unsqueeze(1) * abs(scale)  # varied peakedness
+    if scale < 0:
+        logits[::2] *= 0.001  # alternate near-uniform rows (sort path) and peaked ones
     ours = logits.clone()
     apply_top_p(ours, torch.full((8,), p))
     assert torch.equal(ours, TopPLogitsWarper(p)(None, logits.clone()))  # type: ignore[arg-type]
+    assert sum(sorted_rows) == {0.001: 8, -1.0: 4}.get(scale, 0)
 
 
-def test_top_p_candidate_ties_differ_only_inside_the_boundary_tie() -> None:
+def test_top_p_tied_boundary_keeps_the_right_count() -> None:
     logits = torch.full((1, 4000), -30.0)
     logits[0, :10] = 5.0  # ten equal tokens hold ~all the mass: p = 0.55 keeps some of them
     ours = logits.clone()
@@ -162,20 +176,21 @@ def test_min_p_mask_equals_hf(min_p: float) -> None:
     assert torch.equal(ours, expected)
 
 
-def test_logprobs_are_raw_model_logprobs() -> None:
+def test_logprobs_are_raw_model_logprobs(device: str) -> None:
     g = torch.Generator().manual_seed(4)
     logits = torch.randn(4, VOCAB, generator=g) * 2
     rows = [
         _row(temperature=0, logprobs=5, logit_bias={7: 100.0}),  # bias moves the choice only
-        _row(temperature=0.7, logprobs=0, seed=3),
+        _row(temperature=0.7, logprobs=0, seed=3, device=device),
         _row(temperature=1.0, top_k=3, logprobs=20, repetition_penalty=1.7, output=[1, 2]),
         _row(),
     ]
-    out = Sampler(VOCAB, EOS)(logits, rows)
+    out = Sampler(VOCAB, EOS)(logits.to(device), rows)
     raw = torch.log_softmax(logits, dim=-1)
     assert out.token_ids[0] == 7
-    for i, token in enumerate(out.token_ids):
+    for i, token in enumerate(out.token_ids[:3]):
         assert out.logprobs[i] == pytest.approx(raw[i, token].item(), abs=1e-5)
+    assert math.isnan(out.logprobs[3])  # row 3 did not ask: no log-normalizer pass for it
     assert out.top_logprobs is not None
     assert out.top_logprobs[1] == [] and out.top_logprobs[3] == []
     for i, k in ((0, 5), (2, 20)):
@@ -188,19 +203,32 @@ def test_logprobs_are_raw_model_logprobs() -> None:
 def test_no_top_logprobs_when_none_asked() -> None:
     out = Sampler(VOCAB, EOS)(torch.zeros(2, VOCAB), [_row(), _row(logprobs=0)])
     assert out.top_logprobs is None and len(out.logprobs) == 2
-    assert out.logprobs[0] == pytest.approx(-math.log(VOCAB))
+    assert math.isnan(out.logprobs[0]) and out.logprobs[1] == pytest.approx(-math.log(VOCAB))
+    greedy = Sampler(VOCAB, EOS)(torch.zeros(2, VOCAB), [_row(temperature=0)] * 2)
+    assert all(math.isnan(v) for v in greedy.logprobs)
 
 
-def test_bitmask_never_violated() -> None:
+def test_bitmask_never_violated(device: str) -> None:
     """400 random rows, each with its own random mask: every token drawn is allowed."""
     g = torch.Generator().manual_seed(5)
     n = 400
     logits = torch.randn(n, VOCAB, generator=g) * 4
     bitmask = _random_bitmask(n, seed=6)
     rows = [_row(temperature=[0, 0.5, 1.0, 2.0][i % 4], top_p=[1.0, 0.9][i % 2]) for i in range(n)]
-    tokens = Sampler(VOCAB, EOS)(logits, rows, bitmask).token_ids
+    tokens = Sampler(VOCAB, EOS)(logits.to(device), rows, bitmask.to(device)).token_ids
     for i, t in enumerate(tokens):
         assert (bitmask[i, t // 32].item() >> (t % 32)) & 1, f"row {i} drew forbidden token {t}"
+
+
+def test_narrow_bitmask_forbids_the_padded_tail() -> None:
+    """A mask for a tokenizer vocabulary smaller than the logits (a padded lm_head)."""
+    logits = torch.zeros(3, VOCAB)
+    logits[:, 70:] = 30.0  # the padding ids are the model's favourites
+    bitmask = torch.full((2, 2), -1, dtype=torch.int32)  # allows tokens 0..63 only
+    rows = [_row(temperature=0), _row(temperature=0), _row(temperature=0)]
+    processed = Sampler(VOCAB, EOS).process_logits(logits, rows, bitmask, [0, 2])
+    assert torch.isneginf(processed[[0, 2], 64:]).all() and torch.isfinite(processed[1]).all()
+    assert Sampler(VOCAB, EOS)(logits, rows, bitmask, [0, 2]).token_ids[1] >= 70
 
 
 def test_min_tokens_blocks_eos_and_stop_ids_until_reached() -> None:
@@ -223,14 +251,14 @@ def test_all_tokens_masked_raises_naming_the_row() -> None:
     assert err.value.rows == [1]
 
 
-def test_non_finite_logits_raise_naming_the_rows() -> None:
+def test_non_finite_logits_raise_naming_the_rows(device: str) -> None:
     logits = torch.randn(5, VOCAB)
     logits[0, 3] = float("nan")
     logits[2, 4] = float("nan")
     logits[3, 5] = float("inf")
     rows = [_row(), _row(), _row(temperature=0), _row(temperature=0.5, top_p=0.5), _row()]
     with pytest.raises(SamplingError, match=r"row 0: logits are not finite") as err:
-        Sampler(VOCAB, EOS)(logits, rows)
+        Sampler(VOCAB, EOS)(logits.to(device), rows)
     assert err.value.rows == [0, 2, 3]
     assert "row 3: logits are not finite (max inf)" in str(err.value)
 
@@ -247,8 +275,10 @@ def test_non_finite_logits_raise_naming_the_rows() -> None:
          "row 0: stop_token_ids has ids >= vocab_size"),
         (lambda s: s(torch.zeros(1, VOCAB), [SamplingRow(SamplingParams(seed=1), [])]),
          "row 0: seed 1 is set but the row has no generator"),
-        (lambda s: s(torch.zeros(1, VOCAB), [_row()], torch.zeros(1, 2, dtype=torch.int32)),
-         "bitmask must be int32 [M, 3]"),
+        (lambda s: s(torch.zeros(1, VOCAB), [_row()], torch.zeros(1, 0, dtype=torch.int32)),
+         "bitmask must be int32 [M, words]"),
+        (lambda s: s(torch.zeros(1, VOCAB), [_row()], torch.zeros(1, 3, dtype=torch.int64)),
+         "bitmask must be int32 [M, words]"),
         (lambda s: s(torch.zeros(2, VOCAB), [_row(), _row()],
                      torch.zeros(1, 3, dtype=torch.int32)), "bitmask has 1 rows"),
         (lambda s: s(torch.zeros(2, VOCAB), [_row(), _row()],
@@ -263,6 +293,11 @@ def test_non_finite_logits_raise_naming_the_rows() -> None:
 def test_bad_inputs_get_clear_errors(call: object, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         call(Sampler(VOCAB, EOS))  # type: ignore[operator]
+
+
+def test_empty_batch() -> None:
+    out = Sampler(VOCAB, EOS)(torch.zeros(0, VOCAB), [])
+    assert out.token_ids == [] and out.logprobs == [] and out.top_logprobs is None
 
 
 def test_constructor_checks() -> None:

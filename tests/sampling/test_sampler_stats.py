@@ -43,21 +43,21 @@ def _assert_frequencies_match(tokens: list[int], target: torch.Tensor) -> None:
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c.values())))
-def test_unseeded_frequencies_match_target(config: dict[str, float]) -> None:
+def test_unseeded_frequencies_match_target(config: dict[str, float], device: str) -> None:
     torch.manual_seed(0)
     params = SamplingParams(**config)  # type: ignore[arg-type]
     rows = [SamplingRow(params, []) for _ in range(DRAWS)]
-    logits = _logits().expand(DRAWS, VOCAB).contiguous()
+    logits = _logits().expand(DRAWS, VOCAB).contiguous().to(device)
     tokens = Sampler(VOCAB, [0])(logits, rows).token_ids
     _assert_frequencies_match(tokens, reference_probs(_logits(), rows[0]))
 
 
 @pytest.mark.parametrize("config", CONFIGS[1:3], ids=["top_k", "top_p"])
-def test_seeded_rows_frequencies_match_target(config: dict[str, float]) -> None:
+def test_seeded_rows_frequencies_match_target(config: dict[str, float], device: str) -> None:
     """20,000 rows, each with its own seed: the per-row generator path is unbiased too."""
-    rows = [SamplingRow(SamplingParams(seed=i, **config), [], [], make_generator(i))  # type: ignore[arg-type]
+    rows = [SamplingRow(SamplingParams(seed=i, **config), [], [], make_generator(i, device))  # type: ignore[arg-type]
             for i in range(DRAWS)]
-    logits = _logits().expand(DRAWS, VOCAB).contiguous()
+    logits = _logits().expand(DRAWS, VOCAB).contiguous().to(device)
     tokens = Sampler(VOCAB, [0])(logits, rows).token_ids
     _assert_frequencies_match(tokens, reference_probs(_logits(), rows[0]))
 

@@ -91,7 +91,7 @@ class CudaGraphDecodeRunner:
                          self._static_meta(batch))
         return self.model.compute_logits(out) if self.with_logits else out  # type: ignore
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def capture(self) -> None:
         """Capture one graph per batch size (largest first, sharing one memory pool)."""
         pool = torch.cuda.graph_pool_handle()
@@ -126,7 +126,7 @@ class CudaGraphDecodeRunner:
         return next((b for b in self.batch_sizes if b >= meta.num_seqs and b in self.graphs),
                     None)
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def forward(
         self, input_ids: torch.Tensor, positions: torch.Tensor, meta: AttentionMetadata
     ) -> torch.Tensor:

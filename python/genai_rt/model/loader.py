@@ -105,7 +105,9 @@ def weight_files(model_dir: str | Path) -> list[Path]:
         if not files:
             raise CheckpointError(f"{index} has an empty weight_map")
         return files
-    files = sorted(root.glob("*.safetensors"))
+    # Mistral repositories also ship consolidated.safetensors (Mistral's own tensor names) next
+    # to the Hugging Face file(s); only the latter are for this loader.
+    files = sorted(p for p in root.glob("*.safetensors") if not p.name.startswith("consolidated"))
     if not files:
         other = sorted(p.name for p in root.glob("*.bin")) or ["none"]
         raise CheckpointError(

@@ -154,9 +154,12 @@ class Tokenizer:
             for key, value in self.config.items()
             if key.endswith("_token") and _token_text(value) is not None
         }
+        # tools/documents default to None as in transformers: templates test `is not none`,
+        # which an undefined variable would pass.
+        variables: dict[str, Any] = {"tools": None, "documents": None, **special}
+        variables.update(template_kwargs)
         text = self._compiled.render(
-            messages=list(messages), add_generation_prompt=add_generation_prompt,
-            **special, **template_kwargs,
+            messages=list(messages), add_generation_prompt=add_generation_prompt, **variables
         )
         return self.encode(text, add_special_tokens=False) if tokenize else text
 

@@ -1,8 +1,6 @@
-"""Sampling: token-bitmask application and grammar-constrained decoding."""
+"""Sampling: parameters, the Sampler, grammar-constrained decoding, detokenization, stops."""
 
 from genai_rt.sampling.bitmask import BITMASK_BACKENDS, apply_token_bitmask
-
-# --- sampler issue: params, Sampler, detokenizer, stop strings ---
 from genai_rt.sampling.detokenizer import IncrementalDetokenizer
 from genai_rt.sampling.grammar import (
     Grammar,
@@ -18,22 +16,23 @@ from genai_rt.sampling.sampler import Sampler
 from genai_rt.sampling.stop import StopChecker
 from genai_rt.sampling.vocabulary import Vocabulary
 
-# --- end sampler issue ---
-
 __all__ = [
     "BITMASK_BACKENDS",
     "Grammar",
     "GrammarError",
     "GrammarLimits",
     "GrammarMatcher",
+    "IncrementalDetokenizer",
+    "Sampler",
+    "SamplerOutput",
+    "SamplingError",
+    "SamplingParams",
+    "SamplingRow",
+    "SamplingType",
     "SchemaError",
+    "StopChecker",
     "Vocabulary",
     "apply_token_bitmask",
     "fill_next_token_bitmask_batch",
+    "make_generator",
 ]
-# --- sampler issue ---
-__all__ += [
-    "IncrementalDetokenizer", "Sampler", "SamplerOutput", "SamplingError", "SamplingParams",
-    "SamplingRow", "SamplingType", "StopChecker", "make_generator",
-]
-# --- end sampler issue ---

@@ -22,15 +22,16 @@ the keyword and its JSON path; ``lenient=True`` ignores only purely descriptive 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
 
-from genai_rt.sampling.grammar_ebnf_util import (
-    ebnf_literal,
-    ebnf_regex,
-    integer_range_regex,
-    rule_name,
+from genai_rt.sampling.grammar_ebnf_util import ebnf_literal, ebnf_regex, rule_name
+from genai_rt.sampling.grammar_json_leaves import (
+    SchemaError,
+    has_type,
+    number_expr,
+    path_join,
+    string_expr,
 )
 
 # Keywords that never change which instances are valid.
@@ -41,24 +42,10 @@ DESCRIPTIVE_KEYWORDS = frozenset(
     }
 )  # fmt: skip
 
-FORMAT_REGEXES = {
-    "date": r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])",
-    "time": r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
-    "date-time": (
-        r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d"
-        r"(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
-    ),
-    "email": r"[A-Za-z0-9!#$%&'*+=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?",
-    "uuid": r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
-    "uri": r"[A-Za-z][A-Za-z0-9+.-]*:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+",
-    "ipv4": r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}",
-}
-
 # One JSON string character: raw (no quote, backslash or control char) or an escape; \u never
 # spells a surrogate so one element is one code point.
 _CHAR_RULES = r"""json_char ::= /[^"\\\x00-\x1f]/ | "\\" json_escape
-json_escape ::= ["\\/bfnrt] | "u" ([0-9a-cA-Ce-fE-F] [0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2})
+json_escape ::= ["\\/bfnrt] | "u" ([0-9a-cA-Ce-fE-F] [0-9a-fA-F] | [dD] [0-7]) [0-9a-fA-F]{2}
 """
 
 _ANY_JSON_RULES = r"""json_value ::= json_object | json_array | json_string | json_number | json_lit
@@ -69,23 +56,12 @@ json_string ::= "\"" json_char* "\""
 json_number ::= "-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)?
 """
 
-_NUMBER = r'"-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)?'
-_NONNEGATIVE_NUMBER = r'("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)?'
-
 # Names the fixed rule texts above define; generated rules must not collide with them.
 _RESERVED_RULES = frozenset(
     line.split(" ::= ")[0] for line in (_CHAR_RULES + _ANY_JSON_RULES).splitlines()
 ) | {"root"}
 
 MAX_SCHEMA_DEPTH = 128
-
-
-class SchemaError(ValueError):
-    """A schema that cannot be lowered: names the keyword and its JSON path."""
-
-
-def _path_join(path: str, *parts: object) -> str:
-    return path + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 class JsonSchemaConverter:
@@ -153,27 +129,29 @@ class JsonSchemaConverter:
             others = set(schema) - {"$ref", "$defs", "definitions"} - DESCRIPTIVE_KEYWORDS
             if others:
                 raise SchemaError(
-                    f"{_path_join(path, sorted(others)[0])}: keyword '{sorted(others)[0]}' next "
+                    f"{path_join(path, sorted(others)[0])}: keyword '{sorted(others)[0]}' next "
                     "to $ref is not supported"
                 )
             return self._ref(schema["$ref"], path, depth)
-        if "const" in schema:
-            self._check_only(schema, path, {"const", "type", "$defs", "definitions"})
-            return self._json_literal(schema["const"])
-        if "enum" in schema:
-            self._check_only(schema, path, {"enum", "type", "$defs", "definitions"})
-            values = schema["enum"]
+        if "const" in schema or "enum" in schema:
+            key = "const" if "const" in schema else "enum"
+            self._check_only(schema, path, {key, "type", "$defs", "definitions"})
+            values = [schema["const"]] if key == "const" else schema["enum"]
             if not isinstance(values, list) or not values:
-                raise SchemaError(f"{_path_join(path, 'enum')}: enum must be a non-empty list")
+                raise SchemaError(f"{path_join(path, 'enum')}: enum must be a non-empty list")
+            # Next to "type", only values of that type are valid instances.
+            values = [v for v in values if has_type(v, schema.get("type"))]
+            if not values:
+                raise SchemaError(f"{path_join(path, key)}: no value has the schema's type")
             return "(" + " | ".join(self._json_literal(v) for v in values) + ")"
         for key in ("anyOf", "oneOf"):
             if key in schema:
                 self._check_only(schema, path, {key, "$defs", "definitions"})
                 branches = schema[key]
                 if not isinstance(branches, list) or not branches:
-                    raise SchemaError(f"{_path_join(path, key)}: must be a non-empty list")
+                    raise SchemaError(f"{path_join(path, key)}: must be a non-empty list")
                 alts = [
-                    self.visit(b, _path_join(path, key, i), depth + 1)
+                    self.visit(b, path_join(path, key, i), depth + 1)
                     for i, b in enumerate(branches)
                 ]
                 return "(" + " | ".join(alts) + ")"
@@ -184,7 +162,7 @@ class JsonSchemaConverter:
             types = self._infer_type(schema, path)
         if isinstance(types, list):
             if not types:
-                raise SchemaError(f"{_path_join(path, 'type')}: empty type list matches nothing")
+                raise SchemaError(f"{path_join(path, 'type')}: empty type list matches nothing")
             alts = [self._typed(schema, t, path, depth) for t in types]
             return alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")"
         return self._typed(schema, types, path, depth)
@@ -221,14 +199,14 @@ class JsonSchemaConverter:
                 continue
             if key == "uniqueItems" and schema[key] is False:
                 continue
-            raise SchemaError(f"{_path_join(path, key)}: unsupported keyword '{key}'")
+            raise SchemaError(f"{path_join(path, key)}: unsupported keyword '{key}'")
 
     def _typed(self, schema: Mapping[str, Any], type_name: Any, path: str, depth: int) -> str:
         base = {"$defs", "definitions", "type"}
         if type_name == "any":
             return self._any_json()
         if type_name not in self._TYPE_KEYWORDS:
-            raise SchemaError(f"{_path_join(path, 'type')}: unknown type {type_name!r}")
+            raise SchemaError(f"{path_join(path, 'type')}: unknown type {type_name!r}")
         multi = isinstance(schema.get("type"), list)
         allowed = base | (
             set().union(*self._TYPE_KEYWORDS.values()) if multi else self._TYPE_KEYWORDS[type_name]
@@ -239,9 +217,11 @@ class JsonSchemaConverter:
         if type_name == "boolean":
             return '("true" | "false")'
         if type_name == "string":
-            return self._string(schema, path)
+            expr, uses_chars = string_expr(schema, path, lenient=self.lenient)
+            self._need_chars |= uses_chars
+            return expr
         if type_name in ("integer", "number"):
-            return self._number(schema, path, type_name == "integer")
+            return number_expr(schema, path, integer=type_name == "integer")
         if type_name == "array":
             return self._array(schema, path, depth)
         return self._object(schema, path, depth)
@@ -254,7 +234,7 @@ class JsonSchemaConverter:
     def _ref(self, ref: Any, path: str, depth: int) -> str:
         if not isinstance(ref, str) or not ref.startswith("#"):
             raise SchemaError(
-                f"{_path_join(path, '$ref')}: only local references ('#...') are supported, "
+                f"{path_join(path, '$ref')}: only local references ('#...') are supported, "
                 f"got {ref!r}"
             )
         if ref in self._ref_rules:
@@ -262,7 +242,7 @@ class JsonSchemaConverter:
         target: Any = self.schema
         pointer = ref[1:]
         if pointer and not pointer.startswith("/"):
-            raise SchemaError(f"{_path_join(path, '$ref')}: unsupported reference {ref!r}")
+            raise SchemaError(f"{path_join(path, '$ref')}: unsupported reference {ref!r}")
         for raw in pointer.split("/")[1:]:
             part = raw.replace("~1", "/").replace("~0", "~")
             if isinstance(target, Mapping) and part in target:
@@ -270,93 +250,11 @@ class JsonSchemaConverter:
             elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
                 target = target[int(part)]
             else:
-                raise SchemaError(f"{_path_join(path, '$ref')}: reference {ref!r} does not resolve")
+                raise SchemaError(f"{path_join(path, '$ref')}: reference {ref!r} does not resolve")
         name = self._new_rule("ref_" + (pointer or "root"), "")
         self._ref_rules[ref] = name  # registered before visiting, so recursion refers back to it
         self.rules[name] = self.visit(target, ref, depth + 1)
         return name
-
-    def _string(self, schema: Mapping[str, Any], path: str) -> str:
-        min_len = schema.get("minLength", 0)
-        max_len = schema.get("maxLength")
-        for key, val in (("minLength", min_len), ("maxLength", max_len)):
-            if val is not None and (not isinstance(val, int) or isinstance(val, bool) or val < 0):
-                raise SchemaError(f"{_path_join(path, key)}: must be a non-negative integer")
-        if max_len is not None and max_len < min_len:
-            raise SchemaError(f"{path}: minLength {min_len} > maxLength {max_len}")
-        pattern, fmt = schema.get("pattern"), schema.get("format")
-        if pattern is not None or fmt is not None:
-            if "minLength" in schema or "maxLength" in schema:
-                raise SchemaError(
-                    f"{path}: pattern/format combined with minLength/maxLength is not supported"
-                )
-            if pattern is not None and fmt is not None:
-                raise SchemaError(f"{path}: pattern combined with format is not supported")
-            if fmt is not None:
-                if fmt not in FORMAT_REGEXES:
-                    if self.lenient:
-                        fmt = None
-                    else:
-                        raise SchemaError(
-                            f"{_path_join(path, 'format')}: unsupported format {fmt!r}"
-                        )
-                else:
-                    return '"\\"" ' + ebnf_regex(FORMAT_REGEXES[fmt], json_string=True) + ' "\\""'
-            if pattern is not None:
-                if not isinstance(pattern, str):
-                    raise SchemaError(f"{_path_join(path, 'pattern')}: must be a string")
-                return '"\\"" ' + ebnf_regex(_search_regex(pattern), json_string=True) + ' "\\""'
-        self._need_chars = True
-        if max_len is None:
-            repeat = "*" if min_len == 0 else f"{{{min_len},}}"
-        else:
-            repeat = f"{{{min_len},{max_len}}}"
-        return f'"\\"" json_char{repeat} "\\""'
-
-    def _number(self, schema: Mapping[str, Any], path: str, integer: bool) -> str:
-        lo, hi = schema.get("minimum"), schema.get("maximum")
-        xlo, xhi = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
-        for key in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-            v = schema.get(key)
-            if v is not None and not isinstance(v, (int, float)):
-                raise SchemaError(f"{_path_join(path, key)}: must be a number")
-        # Draft 4 booleans turn minimum/maximum exclusive.
-        if xlo is True:
-            xlo, lo = lo, None
-        if xhi is True:
-            xhi, hi = hi, None
-        if xlo is False:
-            xlo = None
-        if xhi is False:
-            xhi = None
-        if not integer:
-            bounded = [k for k, v in (("minimum", lo), ("maximum", hi), ("exclusiveMinimum", xlo),
-                                      ("exclusiveMaximum", xhi)) if v is not None]  # fmt: skip
-            if not bounded:
-                return "(" + _NUMBER + ")"
-            if bounded == ["minimum"] and lo == 0:
-                return "(" + _NONNEGATIVE_NUMBER + ")"
-            raise SchemaError(
-                f"{_path_join(path, bounded[0])}: bounds on non-integer numbers are not supported "
-                "(only minimum: 0); use type integer for ranges"
-            )
-        low = None
-        for bound, exclusive in ((lo, False), (xlo, True)):
-            if bound is None:
-                continue
-            b = math.floor(bound) + 1 if exclusive else math.ceil(bound)
-            low = b if low is None else max(low, b)
-        high = None
-        for bound, exclusive in ((hi, False), (xhi, True)):
-            if bound is None:
-                continue
-            b = math.ceil(bound) - 1 if exclusive else math.floor(bound)
-            high = b if high is None else min(high, b)
-        try:
-            regex = integer_range_regex(low, high)
-        except ValueError as e:
-            raise SchemaError(f"{path}: {e}") from None
-        return ebnf_regex(regex)
 
     # ---- containers ---------------------------------------------------------------------------
 
@@ -365,22 +263,22 @@ class JsonSchemaConverter:
         max_items = schema.get("maxItems")
         for key, val in (("minItems", min_items), ("maxItems", max_items)):
             if val is not None and (not isinstance(val, int) or isinstance(val, bool) or val < 0):
-                raise SchemaError(f"{_path_join(path, key)}: must be a non-negative integer")
+                raise SchemaError(f"{path_join(path, key)}: must be a non-negative integer")
         if max_items is not None and max_items < min_items:
             raise SchemaError(f"{path}: minItems {min_items} > maxItems {max_items}")
         prefix = schema.get("prefixItems", [])
         if not isinstance(prefix, list):
-            raise SchemaError(f"{_path_join(path, 'prefixItems')}: must be a list")
+            raise SchemaError(f"{path_join(path, 'prefixItems')}: must be a list")
         items = schema.get("items", True)
         if isinstance(items, list):
             raise SchemaError(
-                f"{_path_join(path, 'items')}: array form of items (draft 4 tuples) is not "
+                f"{path_join(path, 'items')}: array form of items (draft 4 tuples) is not "
                 "supported; use prefixItems"
             )
         if max_items is not None:
             prefix = prefix[:max_items]
         prefix_exprs = [
-            self.visit(p, _path_join(path, "prefixItems", i), depth + 1)
+            self.visit(p, path_join(path, "prefixItems", i), depth + 1)
             for i, p in enumerate(prefix)
         ]
         k = len(prefix_exprs)
@@ -393,7 +291,7 @@ class JsonSchemaConverter:
             rest_lo, rest_hi = 0, 0
             item_expr = ""
         else:
-            item_expr = self.visit(items, _path_join(path, "items"), depth + 1)
+            item_expr = self.visit(items, path_join(path, "items"), depth + 1)
             if max_items is not None and max_items - k <= 0:
                 rest_hi = 0
             else:
@@ -401,11 +299,9 @@ class JsonSchemaConverter:
             rest_lo = max(0, min_items - k)
         if k == 0:
             if rest_hi == 0:
-                return (
-                    '"[" "]"'
-                    if min_items == 0
-                    else _raise(SchemaError(f"{path}: array can hold no items but minItems > 0"))
-                )
+                if min_items > 0:
+                    raise SchemaError(f"{path}: array can hold no items but minItems > 0")
+                return '"[" "]"'
             tail = "*" if rest_hi is None else f"{{0,{rest_hi - 1}}}"
             if rest_lo > 0:
                 tail = (
@@ -428,24 +324,24 @@ class JsonSchemaConverter:
     def _object(self, schema: Mapping[str, Any], path: str, depth: int) -> str:
         props = schema.get("properties", {})
         if not isinstance(props, Mapping):
-            raise SchemaError(f"{_path_join(path, 'properties')}: must be an object")
+            raise SchemaError(f"{path_join(path, 'properties')}: must be an object")
         required = schema.get("required", [])
         if not isinstance(required, list):
-            raise SchemaError(f"{_path_join(path, 'required')}: must be a list")
+            raise SchemaError(f"{path_join(path, 'required')}: must be a list")
         for name in required:
             if name not in props:
                 raise SchemaError(
-                    f"{_path_join(path, 'required')}: required property {name!r} has no schema "
+                    f"{path_join(path, 'required')}: required property {name!r} has no schema "
                     "in 'properties'"
                 )
         extra = schema.get("additionalProperties", False)
         pairs = []
         for name, sub in props.items():
-            value = self.visit(sub, _path_join(path, "properties", name), depth + 1)
+            value = self.visit(sub, path_join(path, "properties", name), depth + 1)
             pairs.append((self._json_literal(name) + ' ":" ' + value, name in required))
         extra_pair = None
         if extra is not False:
-            value = self.visit(extra, _path_join(path, "additionalProperties"), depth + 1)
+            value = self.visit(extra, path_join(path, "additionalProperties"), depth + 1)
             key = self._key_not_in(list(props), path)
             extra_pair = f'{key} ":" {value}'
         if all(req for _, req in pairs) and extra_pair is None:
@@ -510,13 +406,13 @@ class JsonSchemaConverter:
         del parts[0]["allOf"]
         subs = schema["allOf"]
         if not isinstance(subs, list):
-            raise SchemaError(f"{_path_join(path, 'allOf')}: must be a list")
+            raise SchemaError(f"{path_join(path, 'allOf')}: must be a list")
         for i, sub in enumerate(subs):
             while isinstance(sub, Mapping) and "$ref" in sub and len(sub) == 1:
-                sub = self._resolve(sub["$ref"], _path_join(path, "allOf", i))
+                sub = self._resolve(sub["$ref"], path_join(path, "allOf", i))
             parts.append(sub)
         for i, part in enumerate(parts):
-            where = _path_join(path, "allOf", i - 1) if i else path
+            where = path_join(path, "allOf", i - 1) if i else path
             if not isinstance(part, Mapping):
                 raise SchemaError(f"{where}: allOf is supported only for object schemas")
             if part.get("type", "object") != "object" or set(part) - (
@@ -548,20 +444,6 @@ class JsonSchemaConverter:
                 raise SchemaError(f"{path}/$ref: reference {ref!r} does not resolve")
             target = target[part]
         return target
-
-
-def _raise(error: Exception) -> str:
-    raise error
-
-
-def _search_regex(pattern: str) -> str:
-    """JSON Schema patterns are unanchored: add ``[\\s\\S]*`` where ^ / $ are missing."""
-    start = pattern.startswith("^")
-    body = pattern[:-1]
-    end = pattern.endswith("$") and (len(body) - len(body.rstrip("\\"))) % 2 == 0
-    core = pattern[1 if start else 0 : len(pattern) - 1 if end else len(pattern)]
-    any_text = r"[\s\S]*"
-    return ("" if start else any_text) + "(?:" + core + ")" + ("" if end else any_text)
 
 
 def json_schema_to_ebnf(schema: Any, *, lenient: bool = False) -> str:

@@ -16,7 +16,8 @@ class SamplerOutput:
     logprobs : list[float]
         The chosen token's logprob under the raw model distribution, ``log_softmax(logits)``
         before bias, penalties, masks and temperature (vLLM's default ``raw_logprobs``): it says
-        how likely the model found the token, whatever the request did to pick it.
+        how likely the model found the token, whatever the request did to pick it. NaN for rows
+        whose ``params.logprobs`` is None (they skip the log-normalizer pass).
     top_logprobs : list[list[tuple[int, float]]] | None
         None when no row asked for top logprobs; else per row its ``params.logprobs`` most likely
         ``(token_id, logprob)`` pairs of the same raw distribution, most likely first (an empty

@@ -115,7 +115,8 @@ class SamplingParams:
     presence_penalty, frequency_penalty : float
         In [-2, 2]; OpenAI style over output tokens only.
     logit_bias : dict[int, float] | None
-        Added to the logits of the given token ids first; each value in [-100, 100].
+        Added to the logits of the given token ids first; each value in [-100, 100]. Keys may be
+        digit strings (JSON's only kind), normalized to int.
     seed : int | None
         Makes the row's draws reproducible whatever else is in the batch (0 <= seed < 2**63).
     stop : str | list[str] | None
@@ -197,6 +198,9 @@ class SamplingParams:
         _require_bool("skip_special_tokens", self.skip_special_tokens)
         _require_bool("include_stop_str_in_output", self.include_stop_str_in_output)
         self._check_grammar()
+        for name in ("temperature", "top_p", "min_p", "repetition_penalty", "presence_penalty",
+                     "frequency_penalty"):
+            object.__setattr__(self, name, float(getattr(self, name)))  # 1 and 1.0 compare alike
 
     def _check_logit_bias(self) -> None:
         if self.logit_bias is None:
@@ -204,12 +208,17 @@ class SamplingParams:
         if not isinstance(self.logit_bias, dict):
             raise ValueError(f"logit_bias must be a dict[int, float], got "
                              f"{type(self.logit_bias).__name__}")
-        for token_id, bias in self.logit_bias.items():
+        normalized: dict[int, float] = {}
+        for key, bias in self.logit_bias.items():
+            # JSON objects (the OpenAI API's logit_bias) only have string keys: accept "50256".
+            token_id = int(key) if isinstance(key, str) and key.isascii() and key.isdigit() else key
             if not _is_int(token_id) or token_id < 0:
-                raise ValueError(f"logit_bias keys must be token ids >= 0, got {token_id!r}")
+                raise ValueError(f"logit_bias keys must be token ids >= 0, got {key!r}")
             value = _require_real(f"logit_bias[{token_id}]", bias)
             if abs(value) > MAX_ABS_LOGIT_BIAS:
                 raise ValueError(f"logit_bias[{token_id}] must be in [-100, 100], got {value}")
+            normalized[token_id] = value
+        object.__setattr__(self, "logit_bias", normalized)
 
     def _normalize_stops(self) -> None:
         stop = [self.stop] if isinstance(self.stop, str) else self.stop

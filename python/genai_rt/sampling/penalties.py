@@ -1,7 +1,8 @@
 """Batched logit processors that run before the draw: logit bias, penalties, min_tokens.
 
 Each works in place on ``logits: [N, V]`` for the rows that need it, with per-row parameter
-tensors, so a batch costs a handful of kernels whatever its size.
+tensors, so a batch costs a handful of kernels whatever its size. Penalties read and write only
+the ``R x L`` history slots (a few thousand values), never a full ``R x V`` pass.
 """
 
 from __future__ import annotations

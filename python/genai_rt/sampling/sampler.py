@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 
@@ -17,12 +16,8 @@ from genai_rt.sampling.penalties import (
     mask_tokens,
     pad_histories,
 )
-from genai_rt.sampling.truncation import (
-    apply_min_p,
-    apply_top_k,
-    apply_top_p,
-    draw_from_probs,
-)
+from genai_rt.sampling.top_p import apply_top_p
+from genai_rt.sampling.truncation import apply_min_p, apply_top_k, draw_from_probs
 
 
 class Sampler:
@@ -37,15 +32,16 @@ class Sampler:
     4. min_tokens: while ``len(output) < min_tokens`` mask ``stop_token_ids`` and EOS (EOS only
        when not ``ignore_eos``: with it EOS does not stop the sequence anyway);
     5. grammar bitmask (``apply_token_bitmask``);
-    6. greedy rows: argmax. Random rows: temperature, top-k (``topk`` threshold), top-p (sorts
-       only the candidates that can be in the nucleus), min-p (no sort), then an inverse-CDF draw
+    6. greedy rows: argmax. Random rows: temperature, top-k (``topk`` threshold), top-p (orders
+       only the tokens at the nucleus boundary), min-p (no sort), then an inverse-CDF draw
        with one uniform number per row, taken from the row's own generator when it is seeded:
        a seeded row's token depends only on its logits and its generator, whatever else is in
        the batch.
 
     Logprobs (``SamplerOutput.logprobs`` and ``top_logprobs``) are those of the raw model
     distribution, ``log_softmax(logits)`` before any of the steps above, as vLLM reports them by
-    default: they describe the model, not the request's sampling settings.
+    default: they describe the model, not the request's sampling settings. They are computed only
+    for rows whose ``params.logprobs`` is not None (NaN for the others).
 
     A row where no token survives, or whose logits are NaN/+inf, raises ``SamplingError`` naming
     the row(s); nothing is ever drawn from an empty distribution.
@@ -91,7 +87,8 @@ class Sampler:
         rows : Sequence[SamplingRow]
             N rows, in the order of the logits.
         bitmask : torch.Tensor | None
-            ``[M, ceil(V / 32)]`` int32 grammar masks (bit i of word w allows token 32·w + i).
+            ``[M, words]`` int32 grammar masks (bit i of word w allows token 32·w + i), normally
+            ``words = ceil(V / 32)``; tokens past ``32 * words`` are forbidden in masked rows.
         bitmask_rows : Sequence[int] | None
             The logits rows the M mask rows apply to; None means all N (then M == N).
 
@@ -104,7 +101,7 @@ class Sampler:
         # raw: [N, V] float32; work: the processed copy (raw must survive for the logprobs)
         work = self._process(raw, rows, bitmask, bitmask_rows)
         tokens, valid = self._choose(work, rows)
-        lse = torch.logsumexp(raw, dim=-1)
+        lse = self._log_normalizers(raw, rows)
         chosen_logprobs = raw.gather(1, tokens.unsqueeze(1)).squeeze(1) - lse
         # one device->host transfer for the step: tokens, logprobs and the validity check
         packed = torch.stack([tokens.double(), chosen_logprobs.double(), valid.double()]).tolist()
@@ -167,6 +164,12 @@ class Sampler:
             indices = None if bitmask_rows is None else torch.tensor(
                 list(bitmask_rows), dtype=torch.int64, device=work.device)
             apply_token_bitmask(work, bitmask.to(work.device, non_blocking=True), indices)
+            covered = 32 * bitmask.shape[1]
+            if covered < self.vocab_size:
+                # A grammar built for the tokenizer's vocabulary is narrower than a padded
+                # lm_head (Qwen2: 151,665 tokens, 151,936 logits): padding ids are never allowed.
+                masked = range(work.shape[0]) if bitmask_rows is None else bitmask_rows
+                work[list(masked), covered:] = float("-inf")
         return work
 
     def _check_inputs(
@@ -199,9 +202,8 @@ class Sampler:
             if bitmask_rows is not None:
                 raise ValueError("bitmask_rows given without a bitmask")
             return
-        words = math.ceil(self.vocab_size / 32)
-        if bitmask.dtype != torch.int32 or bitmask.dim() != 2 or bitmask.shape[1] != words:
-            raise ValueError(f"bitmask must be int32 [M, {words}], got {bitmask.dtype} "
+        if bitmask.dtype != torch.int32 or bitmask.dim() != 2 or bitmask.shape[1] == 0:
+            raise ValueError(f"bitmask must be int32 [M, words], got {bitmask.dtype} "
                              f"{tuple(bitmask.shape)}")
         expected = len(rows) if bitmask_rows is None else len(bitmask_rows)
         if bitmask.shape[0] != expected:
@@ -282,25 +284,33 @@ class Sampler:
         scaled = (work if len(index) == work.shape[0] else work[index]) / temperatures.unsqueeze(1)
         top_k = [r.params.top_k if 0 < r.params.top_k < self.vocab_size else self.vocab_size
                  for r in rows]
-        # HF's order: top-k (a topk threshold, no sort), then top-p (sorts candidates only).
+        # HF's order: top-k (a topk threshold, no sort), then top-p (orders its boundary band only).
         top_k_rows = [j for j in range(len(rows)) if top_k[j] < self.vocab_size]
-        if top_k_rows:
-            sub = scaled[top_k_rows]
-            apply_top_k(sub, torch.tensor([top_k[j] for j in top_k_rows], device=device))
-            scaled[top_k_rows] = sub
+        _on_rows(scaled, top_k_rows, lambda sub: apply_top_k(
+            sub, torch.tensor([top_k[j] for j in top_k_rows], device=device),
+            max(top_k[j] for j in top_k_rows)))
         top_p_rows = [j for j, r in enumerate(rows) if r.params.top_p < 1.0]
-        if top_p_rows:
-            sub = scaled[top_p_rows]
-            apply_top_p(sub, torch.tensor([rows[j].params.top_p for j in top_p_rows],
-                                          device=device))
-            scaled[top_p_rows] = sub
+        _on_rows(scaled, top_p_rows, lambda sub: apply_top_p(
+            sub, torch.tensor([rows[j].params.top_p for j in top_p_rows], device=device)))
         min_p_rows = [j for j, r in enumerate(rows) if r.params.min_p > 0]
-        if min_p_rows:
-            sub = scaled[min_p_rows]
-            apply_min_p(sub, torch.tensor([rows[j].params.min_p for j in min_p_rows],
-                                          device=device))
-            scaled[min_p_rows] = sub
+        _on_rows(scaled, min_p_rows, lambda sub: apply_min_p(
+            sub, torch.tensor([rows[j].params.min_p for j in min_p_rows], device=device)))
         return scaled
+
+    @staticmethod
+    def _log_normalizers(raw: torch.Tensor, rows: Sequence[SamplingRow]) -> torch.Tensor:
+        """``logsumexp(raw)`` per row ``[N]`` for the rows that asked for logprobs, NaN elsewhere.
+
+        A full pass with ``exp`` over the logits: on 64 x 32,000 it costs more than the greedy
+        step itself, so rows that did not ask skip it (as in vLLM).
+        """
+        wanted = [i for i, r in enumerate(rows) if r.params.logprobs is not None]
+        if len(wanted) == len(rows):
+            return torch.logsumexp(raw, dim=-1)
+        lse = torch.full((len(rows),), float("nan"), device=raw.device)
+        if wanted:
+            lse[wanted] = torch.logsumexp(raw[wanted], dim=-1)
+        return lse
 
     def _top_logprobs(
         self, raw: torch.Tensor, lse: torch.Tensor, rows: Sequence[SamplingRow]
@@ -327,6 +337,19 @@ class Sampler:
             for i, m in zip(invalid, maxima, strict=True)
         ]
         raise SamplingError(invalid, "cannot sample: " + "; ".join(reasons))
+
+
+def _on_rows(
+    logits: torch.Tensor, rows: list[int], process: Callable[[torch.Tensor], None]
+) -> None:
+    """Run an in-place ``process`` on some rows: directly when it is all of them, else on a copy
+    of those rows written back."""
+    if len(rows) == logits.shape[0]:
+        process(logits)
+    elif rows:
+        sub = logits[rows]
+        process(sub)
+        logits[rows] = sub
 
 
 def _needs_processing(row: SamplingRow) -> bool:

@@ -24,6 +24,8 @@ struct CompileLimits {
   int64_t max_dfa_states = 200000;   ///< after determinization, all rules together
   int64_t max_table_bytes = 64 << 20;  ///< transition tables (states x byte classes x 4 bytes)
   double max_compile_ms = 5000;      ///< wall-clock time for the whole compile
+  /// Non-recursive rules up to this many (estimated) states are inlined into their callers.
+  int64_t max_inline_states = 128;
 };
 
 /// \brief A call edge: enter `rule`, continue at `ret` (a state of the caller) on return.
@@ -50,7 +52,9 @@ class Automaton {
 
   /// \brief Next state on `byte` from `state`, or -1.
   int32_t Next(int32_t state, uint8_t byte) const {
-    return table_[static_cast<size_t>(state) * num_classes_ + byte_class_[byte]];
+    size_t i = static_cast<size_t>(state) * num_classes_ + byte_class_[byte];
+    if (!table16_.empty()) return table16_[i] == kNone16 ? -1 : table16_[i];
+    return table_[i];
   }
   const AutomatonState& state(int32_t s) const { return states_[s]; }
   const CallEdge* calls_begin(int32_t s) const { return calls_.data() + states_[s].calls_begin; }
@@ -69,7 +73,10 @@ class Automaton {
  private:
   std::vector<AutomatonState> states_;
   std::vector<CallEdge> calls_;
+  static constexpr uint16_t kNone16 = 0xFFFF;
   std::vector<int32_t> table_;  // [num_states, num_classes] next state or -1
+  // The same table in 16 bits when there are fewer than 65535 states (halves grammar memory).
+  std::vector<uint16_t> table16_;
   uint8_t byte_class_[256] = {};
   int32_t num_classes_ = 1;
   std::vector<int32_t> rule_start_;

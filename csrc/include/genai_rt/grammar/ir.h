@@ -60,6 +60,9 @@ class Grammar {
   /// \brief Any code point in the inclusive ranges, lowered to UTF-8 byte sequences.
   int32_t CodePoints(const std::vector<std::pair<uint32_t, uint32_t>>& ranges);
 
+  /// \brief Alternatives of byte-range sequences, with common endings shared.
+  int32_t SuffixFactored(std::vector<std::vector<std::pair<uint8_t, uint8_t>>> seqs);
+
   /// \brief Returns the id of rule `name`, declaring it (without a body) if new.
   int32_t RuleId(const std::string& name);
   /// \brief Declares a fresh rule with a unique name derived from `hint`.

@@ -6,6 +6,7 @@
 // compiled grammar by the canonical parser state: JSON output spends most steps in a few states.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -29,14 +30,24 @@ class CompiledGrammar {
   const Vocabulary& vocab() const { return *vocab_; }
   /// \brief Fills `words` (vocab().num_words()) from the cache; false on a miss.
   bool LookupMask(const std::string& key, uint32_t* words) const;
-  void StoreMask(const std::string& key, const uint32_t* words);
+  /// \brief Caches `words`; `plain_run` > 0 says they contain Vocabulary::PlainUpTo(plain_run).
+  void StoreMask(const std::string& key, const uint32_t* words, int32_t plain_run = 0);
   /// \brief Automaton plus mask cache (the vocabulary is shared and not counted).
   size_t MemoryBytes() const;
   size_t CachedMasks() const;
+  /// \brief The state that every plain JSON-string character (see Vocabulary::PlainChars)
+  /// leads to from `state`, or -1 if they do not all lead to one state. Memoized.
+  int32_t PlainNext(int32_t state) const;
+  /// \brief True if some plain character's first byte can be read from `state`.
+  bool AnyPlainChar(int32_t state) const;
+  /// \brief Bytes that lead from `state` back to itself (memoized).
+  const ByteSet& LoopBytes(int32_t state) const;
 
  private:
+  int32_t ComputePlainNext(int32_t state) const;
   struct CachedMask {
-    enum Kind : uint8_t { kDense, kAllowed, kDenied } kind;
+    enum Kind : uint8_t { kDense, kAllowed, kDenied, kPlain } kind;
+    int32_t plain_run = 0;  // kPlain: the bucket; data lists the tokens outside it
     std::vector<uint32_t> data;  // words, or token ids
   };
   std::shared_ptr<const Automaton> automaton_;
@@ -45,6 +56,11 @@ class CompiledGrammar {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, CachedMask> cache_;
   size_t cache_bytes_ = 0;
+  // Racing threads compute the same value, so relaxed atomics suffice.
+  mutable std::unique_ptr<std::atomic<int32_t>[]> plain_next_;
+  mutable std::mutex loop_mutex_;
+  mutable std::unique_ptr<std::atomic<bool>[]> loop_known_;
+  mutable std::unique_ptr<ByteSet[]> loop_bytes_;
 };
 
 /// \brief Hash-consed return stacks: equal stacks share one id; -1 is the empty stack.
@@ -87,6 +103,8 @@ class Matcher {
   bool AcceptBytes(const std::string& bytes);
   /// \brief Writes the allowed-token mask into `words` (vocab().num_words() int32 words).
   void FillNextTokenBitmask(uint32_t* words);
+  /// \brief Fills `words` only if the mask is cached (cheap); false otherwise.
+  bool FillFromCache(uint32_t* words);
   /// \brief Undoes the last `n` accepted tokens; throws std::out_of_range past the start.
   void Rollback(int32_t n);
   /// \brief True once an EOS token was accepted.
@@ -104,7 +122,8 @@ class Matcher {
   bool Advance(const std::vector<Thread>& in, uint8_t byte, std::vector<Thread>* out);
   void Closure(std::vector<Thread>* threads);
   std::string StateKey(const std::vector<Thread>& threads) const;
-  void Walk(uint32_t* words);
+  void Walk(const TokenTrie& trie, uint32_t* words);
+  bool PlainFastMask(uint32_t* words, int32_t* plain_run);
 
   std::shared_ptr<const CompiledGrammar> grammar_;
   const Automaton* a_;
@@ -118,6 +137,8 @@ class Matcher {
   };
   std::vector<Snapshot> history_;
   std::vector<std::vector<Thread>> levels_;  // trie walk: parser state per prefix length
+  std::vector<char> simple_;                 // level d is one thread: simple_state_/stack_[d]
+  std::vector<int32_t> simple_state_, simple_stack_;
 };
 
 /// \brief Fills masks[i] for matchers[i] on up to `num_threads` threads (0: all cores).

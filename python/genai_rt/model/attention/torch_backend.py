@@ -2,10 +2,12 @@
 
 Three paths, picked per sequence from the host-side lengths (no device sync):
 
-- decode sequences (one new token) are sorted by context length and cut into a few buckets of
-  similar lengths; each bucket's K/V blocks are gathered into one padded tensor and run through
-  one ``F.scaled_dot_product_attention`` with a length mask. GQA is folded into the query axis
-  (``[S, kv_heads, group, D]``) so K/V are never repeated per query head.
+- decode sequences (one new token): on CPU in fp32, one call of the core's C++ kernel
+  (cpu_kernels.py) that reads each sequence's blocks in place. Otherwise (other dtypes, GPU)
+  they are sorted by context length and cut into a few buckets of similar lengths; each
+  bucket's K/V blocks are gathered into one padded tensor and run through one
+  ``F.scaled_dot_product_attention`` with a length mask. GQA is folded into the query axis
+  (``[S, kv_heads, group, D]``) so K/V are never repeated.
 - a prefill chunk with no cached context attends to its own K/V with ``is_causal=True``.
 - a chunk with cached context (chunked prefill) gathers its context and uses an explicit
   causal mask offset by the cached length.
@@ -23,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from genai_rt.model.attention.base import AttentionMetadata
+from genai_rt.model.attention.cpu_kernels import paged_decode_attention
 
 # A decode bucket ends when the next (shorter) context is below this fraction of the bucket's
 # longest: padding then wastes at most ~30% of the gathered K/V.
@@ -64,6 +67,17 @@ class _Gather:
 
 
 @dataclass
+class _DecodeBatch:
+    """Every decode sequence of the step, for the CPU kernel."""
+
+    rows: torch.Tensor  # int64 [S]
+    block_tables: torch.Tensor  # int64 [S, W], padding zeroed
+    seq_lens: torch.Tensor  # int64 [S]
+    max_block_id: int  # largest block id the kernel will read (checked against the cache)
+    min_block_id: int
+
+
+@dataclass
 class _StepPlan:
     """Index tensors and masks of one step, shared by every layer."""
 
@@ -71,6 +85,7 @@ class _StepPlan:
     seq_lens: list[int]
     dtype: torch.dtype
     decode: list[_Gather] = field(default_factory=list)
+    decode_batch: _DecodeBatch | None = None
     # (start, end, gather or None when the chunk has no cached context)
     prefill: list[tuple[int, int, _Gather | None]] = field(default_factory=list)
 
@@ -80,7 +95,9 @@ class TorchAttentionBackend:
 
     name = "torch"
 
-    def __init__(self) -> None:
+    def __init__(self, cpu_kernel: bool = True) -> None:
+        """``cpu_kernel=False`` keeps CPU fp32 decode on gather + SDPA, not the core's kernel."""
+        self._cpu_kernel = cpu_kernel
         self._plan: _StepPlan | None = None
         self._plan_meta: AttentionMetadata | None = None
         self._workspace = torch.empty(0)
@@ -119,6 +136,20 @@ class TorchAttentionBackend:
                 enable_gqa=num_heads != num_kv_heads,
             )
             out[start:end] = res[0].transpose(0, 1)
+        batch = plan.decode_batch
+        if batch is not None and self._kernel_fits(query, kv_cache):
+            if batch.min_block_id < 0 or batch.max_block_id >= kv_cache.shape[1]:
+                bad = batch.min_block_id if batch.min_block_id < 0 else batch.max_block_id
+                raise ValueError(
+                    f"block_tables reference block {bad} outside the cache's "
+                    f"{kv_cache.shape[1]} blocks"
+                )
+            res = paged_decode_attention(
+                query.index_select(0, batch.rows), kv_cache, batch.block_tables,
+                batch.seq_lens, scale,
+            )
+            out.index_copy_(0, batch.rows, res)
+            return out
         for gather in plan.decode:
             k, v = self._gather(kv_cache, gather)  # [S, kv_heads, L, D]
             q = query.index_select(0, gather.rows).view(
@@ -129,6 +160,13 @@ class TorchAttentionBackend:
             )
             out.index_copy_(0, gather.rows, res.reshape(gather.num_seqs, num_heads, head_dim))
         return out
+
+    def _kernel_fits(self, query: torch.Tensor, kv_cache: torch.Tensor) -> bool:
+        return (
+            self._cpu_kernel and query.device.type == "cpu"
+            and query.dtype == torch.float32 and kv_cache.dtype == torch.float32
+            and kv_cache.is_contiguous()
+        )
 
     def _gather(
         self, kv_cache: torch.Tensor, gather: _Gather
@@ -194,7 +232,31 @@ def _build_plan(meta: AttentionMetadata, device: torch.device, dtype: torch.dtyp
         bucket.append(item)
     if bucket:
         plan.decode.append(_decode_gather(tables, bucket, block_size, device, dtype))
+    if decodes and device.type == "cpu":
+        plan.decode_batch = _decode_batch(tables, decodes, block_size)
     return plan
+
+
+def _decode_batch(
+    tables: torch.Tensor, decodes: list[tuple[int, int, int]], block_size: int
+) -> _DecodeBatch:
+    seq_lens = torch.tensor([seq_len for seq_len, _, _ in decodes], dtype=torch.int64)
+    num_blocks = -(-int(seq_lens.max()) // block_size)
+    if tables.shape[1] < num_blocks:
+        raise ValueError(
+            f"block_tables has {tables.shape[1]} columns but a sequence of length "
+            f"{int(seq_lens.max())} needs {num_blocks} blocks of {block_size}"
+        )
+    selected = tables[[seq for _, seq, _ in decodes], :num_blocks]
+    valid = torch.arange(num_blocks)[None, :] * block_size < seq_lens[:, None]
+    used = selected[valid]
+    return _DecodeBatch(
+        rows=torch.tensor([row for _, _, row in decodes], dtype=torch.int64),
+        block_tables=torch.where(valid, selected, 0).contiguous(),
+        seq_lens=seq_lens,
+        max_block_id=int(used.max()),
+        min_block_id=int(used.min()),
+    )
 
 
 def _decode_gather(
