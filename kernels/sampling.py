@@ -106,10 +106,9 @@ def _order_key(x):
 def _gumbel_noise(seed, tokens):
     """Gumbel noise -log(E), E = -log(u) ~ Exp(1), u from Philox keyed by (seed, token): a
     token's noise depends on nothing else, so a draw never depends on the batch or the path.
-    u = 0 gives -inf (never drawn). u is capped at 0.99999994, the largest fp32 below 1:
-    tl.rand's (2^31 - 1) * 2^-31 rounds to 1.0, whose noise +inf would win the race whatever the
-    token's logit (~3e-8 a token, ~0.4 % of 128k-vocab draws)."""
-    u = tl.minimum(tl.rand(seed, tokens), 0.99999994)
+    tl.rand's scale keeps u <= 1 - 2^-23 (never 1.0, whose noise would be +inf); u = 0 gives
+    -inf, never drawn."""
+    u = tl.rand(seed, tokens)
     return -tl.log(-tl.log(u))
 
 
