@@ -1,17 +1,20 @@
 """Token sampling on the GPU without sorting the vocabulary.
 
-Two launches:
+Rows with top-k and top-p off (temperature sampling or greedy, with bitmask and min-p) take the
+split-row path of :mod:`genai_rt.kernels.sampling_split` (every (draw, vocab chunk) pair a
+program). The others take two launches here:
 
-1. ``_sampling_threshold_kernel``, one program per logits row, only when a filter is asked
-   for: the row max, then the smallest kept value as an int32 order key of the float. Min-p is
-   a closed form; top-k is a radix select (4 passes of an 8-bit histogram); top-p packs the
-   candidates above a provable window (tokens too light to ever be kept are skipped) into a
-   scratch row in one pass, then sorts them in registers (≤ ``KEPT_CAP``) or bisects on the key
-   over the packed row (≤ ``PACK_CAP``) or, past that, over the whole row (≤ 32 passes). No
-   full sort of the vocabulary, no [rows, vocab] scratch.
+1. ``_sampling_threshold_kernel``, one program per logits row: the row max, then the smallest
+   kept value as an int32 order key of the float. Min-p is a closed form; top-k is a radix
+   select (4 passes of an 8-bit histogram); top-p packs the candidates above a provable window
+   (tokens too light to ever be kept are skipped) into a scratch row in one pass, then sorts
+   them in registers (≤ ``KEPT_CAP``) or bisects on the key over the packed row
+   (≤ ``PACK_CAP``) or, past that, over the whole row (≤ 32 passes). No full sort of the
+   vocabulary, no [rows, vocab] scratch.
 2. ``_sample_race_kernel``, one program per draw: an exponential race (Gumbel-max) over the kept
-   tokens, ``argmax(x_i - log(-log(u_i)))`` with u from Philox keyed by the draw's seed, which
-   draws token i with probability softmax(x)_i restricted to the kept set, in one pass.
+   tokens, ``argmax(x_i - log(-log(u_i)))`` with u from Philox keyed by (the draw's seed, i),
+   the same noise as the split path (``_gumbel_noise``), which draws token i with probability
+   softmax(x)_i restricted to the kept set, in one pass.
 
 Semantics per row, in this order (the reference :func:`sampling_probs_ref` states them in torch):
 bitmask (forbidden tokens dropped) → temperature (x = logits / T; T = 0 means greedy) →
@@ -97,6 +100,16 @@ def _order_key(x):
     # float32 -> int32 with the same order (negative floats have their magnitude bits flipped).
     bits = x.to(tl.int32, bitcast=True)
     return tl.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)
+
+
+@triton.jit
+def _gumbel_noise(seed, tokens):
+    """Gumbel noise -log(E), E = -log(u) ~ Exp(1), u from Philox keyed by (seed, token): a
+    token's noise depends on nothing else, so a draw never depends on the batch or the path.
+    tl.rand's scale keeps u <= 1 - 2^-23 (never 1.0, whose noise would be +inf); u = 0 gives
+    -inf, never drawn."""
+    u = tl.rand(seed, tokens)
+    return -tl.log(-tl.log(u))
 
 
 @triton.jit
@@ -266,9 +279,9 @@ def _sampling_threshold_kernel(
 
 @triton.jit
 def _sample_race_kernel(
-    logits_ptr, bitmask_ptr, rows_ptr, seeds_ptr, temperature_ptr, threshold_ptr, out_ptr,
-    num_draws, vocab, logits_stride, bitmask_stride, bitmask_words,
-    HAS_MASK: tl.constexpr, HAS_ROWS: tl.constexpr, HAS_THRESHOLD: tl.constexpr,
+    logits_ptr, bitmask_ptr, rows_ptr, seeds_ptr, temperature_ptr, threshold_ptr, top_k_ptr,
+    top_p_ptr, out_ptr, num_draws, vocab, logits_stride, bitmask_stride, bitmask_words,
+    HAS_MASK: tl.constexpr, HAS_ROWS: tl.constexpr, SKIP_UNFILTERED: tl.constexpr,
     BLOCK_DRAWS: tl.constexpr, BLOCK: tl.constexpr,
 ):
     # One program races BLOCK_DRAWS draws side by side: tiles are [BLOCK_DRAWS, BLOCK].
@@ -278,13 +291,15 @@ def _sample_race_kernel(
         row = tl.load(rows_ptr + draws, mask=draw_ok, other=0).to(tl.int64)
     else:
         row = draws.to(tl.int64)
+    store_ok = draw_ok
+    if SKIP_UNFILTERED:  # rows with top-k and top-p off are the split path's (sampling_split)
+        top_k = tl.load(top_k_ptr + row, mask=draw_ok, other=0)
+        top_p = tl.load(top_p_ptr + row, mask=draw_ok, other=1.0)
+        store_ok = draw_ok & (((top_k > 0) & (top_k < vocab)) | (top_p < 1.0))
     seed = tl.load(seeds_ptr + draws, mask=draw_ok, other=0)[:, None]
     greedy, inv_temp = _inverse_temperature(
         tl.load(temperature_ptr + row, mask=draw_ok, other=1.0)[:, None])
-    if HAS_THRESHOLD:
-        threshold = tl.load(threshold_ptr + row, mask=draw_ok, other=0)[:, None]
-    else:  # no top-k/top-p/min-p asked for: every finite allowed token races
-        threshold = tl.full([BLOCK_DRAWS, 1], NEG_INF_KEY + 1, tl.int32)
+    threshold = tl.load(threshold_ptr + row, mask=draw_ok, other=0)[:, None]
     row = row[:, None]
     offs = tl.arange(0, BLOCK)[None, :]
     best = tl.full([BLOCK_DRAWS], float("-inf"), tl.float32)
@@ -294,16 +309,14 @@ def _sample_race_kernel(
         x = _load_scaled(logits_ptr, bitmask_ptr, row, tokens, vocab, logits_stride,
                          bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
         kept = (_order_key(x) >= threshold) & (x > float("-inf"))
-        u = tl.rand(seed, tokens)
-        # Gumbel-max: u = 0 gives -inf, never drawn; greedy rows race on x alone.
-        score = tl.where(greedy, x, x - tl.log(-tl.log(u)))
+        score = tl.where(greedy, x, x + _gumbel_noise(seed, tokens))
         score = tl.where(kept, score, float("-inf"))
         block_best = tl.max(score, axis=1)
         block_token = start + tl.argmax(score, axis=1)
         better = block_best > best
         best_token = tl.where(better, block_token, best_token)
         best = tl.where(better, block_best, best)
-    tl.store(out_ptr + draws, best_token.to(tl.int64), mask=draw_ok)
+    tl.store(out_ptr + draws, best_token.to(tl.int64), mask=store_ok)
 
 
 def _per_row(value, rows: int, dtype: torch.dtype, device, default, name: str) -> torch.Tensor:
@@ -405,20 +418,39 @@ def sample_tokens(
                                 or bitmask.shape[0] != num_rows or bitmask.stride(1) != 1):
         raise ValueError(f"bitmask must be int32 [{num_rows}, words], got {bitmask.dtype} "
                          f"{tuple(bitmask.shape)}")
+    if draws_per_program < 1 or draws_per_program & (draws_per_program - 1):
+        raise ValueError(f"draws_per_program must be a power of two, got {draws_per_program}")
     out = torch.empty(num_draws, dtype=torch.int64, device=dev) if out is None else out
     if num_draws == 0:
         return out
-    filtered = top_k is not None or top_p is not None or min_p is not None
-    threshold = (sampling_thresholds(logits, temperature, top_k_t, top_p_t, min_p_t, bitmask)
-                 if filtered else temperature)
+    if rows is not None and rows.shape != (num_draws,):
+        raise ValueError(f"rows must be [{num_draws}], got {tuple(rows.shape)}")
+    # Which path a row takes is decided per row from its own top_k/top_p (on the device when
+    # they are tensors: no host sync), so a seeded draw never depends on the batch around it.
+    k_on = isinstance(top_k, int) and 0 < top_k < vocab
+    p_on = isinstance(top_p, (int, float)) and top_p < 1
+    k_off = top_k is None or (isinstance(top_k, int) and not k_on)
+    p_off = top_p is None or (isinstance(top_p, (int, float)) and not p_on)
+    split_rows = not (k_on or p_on)  # some rows may need no top-k/top-p
+    filtered_rows = not (k_off and p_off)  # some rows may need them
+    if split_rows:
+        from genai_rt.kernels.sampling_split import sample_split
+
+        min_p_off = min_p is None or (isinstance(min_p, (int, float)) and min_p <= 0)
+        sample_split(logits, temperature, top_k_t, top_p_t, None if min_p_off else min_p_t,
+                     seeds, bitmask, rows, out, check_filters=filtered_rows,
+                     draws_per_program=draws_per_program)
+    if not filtered_rows:
+        return out
+    threshold = sampling_thresholds(logits, temperature, top_k_t, top_p_t, min_p_t, bitmask)
     mask_arg = bitmask if bitmask is not None else logits
     mask_stride = bitmask.stride(0) if bitmask is not None else 0
     block = min(4096, triton.next_power_of_2(vocab))
     _sample_race_kernel[(triton.cdiv(num_draws, draws_per_program),)](
-        logits, mask_arg, rows if rows is not None else seeds, seeds, temperature, threshold, out,
-        num_draws, vocab, logits.stride(0), mask_stride,
+        logits, mask_arg, rows if rows is not None else seeds, seeds, temperature, threshold,
+        top_k_t, top_p_t, out, num_draws, vocab, logits.stride(0), mask_stride,
         bitmask.shape[1] if bitmask is not None else 0, HAS_MASK=bitmask is not None,
-        HAS_ROWS=rows is not None, HAS_THRESHOLD=filtered, BLOCK_DRAWS=draws_per_program,
-        BLOCK=max(16, block // draws_per_program), num_warps=8,
+        HAS_ROWS=rows is not None, SKIP_UNFILTERED=split_rows,
+        BLOCK_DRAWS=draws_per_program, BLOCK=max(16, block // draws_per_program), num_warps=8,
     )
     return out
