@@ -289,8 +289,8 @@ def _sample_race_kernel(
     draw_ok = draws < num_draws
     if HAS_ROWS:
         row = tl.load(rows_ptr + draws, mask=draw_ok, other=0).to(tl.int64)
-    else:
-        row = draws.to(tl.int64)
+    else:  # padding draws past num_draws read row 0, never past the logits
+        row = tl.where(draw_ok, draws, 0).to(tl.int64)
     store_ok = draw_ok
     if SKIP_UNFILTERED:  # rows with top-k and top-p off are the split path's (sampling_split)
         top_k = tl.load(top_k_ptr + row, mask=draw_ok, other=0)

@@ -73,8 +73,8 @@ def _chunk_race_kernel(
     draw_ok = draws < num_draws
     if HAS_ROWS:
         row = tl.load(rows_ptr + draws, mask=draw_ok, other=0).to(tl.int64)
-    else:
-        row = draws.to(tl.int64)
+    else:  # padding draws past num_draws read row 0, never past the logits
+        row = tl.where(draw_ok, draws, 0).to(tl.int64)
     seed = tl.load(seeds_ptr + draws, mask=draw_ok, other=0)[:, None]
     greedy, inv_temp = _inverse_temperature(
         tl.load(temperature_ptr + row, mask=draw_ok, other=1.0)[:, None])
