@@ -142,7 +142,8 @@ def test_greedy_is_the_first_masked_argmax(vocab, draws_per_program, device) -> 
     assert got.cpu().tolist() == want.tolist()
 
 
-def test_seeded_draw_is_independent_of_the_batch(device) -> None:
+@pytest.mark.parametrize("explicit_rows", [False, True])
+def test_seeded_draw_is_independent_of_the_batch(explicit_rows, device) -> None:
     """Row 0 (seed 42) alone, in an all-split batch, and in a mixed batch where other rows take
     the per-row path (top-k / top-p tensors, decided per row on the device): one token."""
     vocab = 600
@@ -154,7 +155,8 @@ def test_seeded_draw_is_independent_of_the_batch(device) -> None:
     top_k = torch.tensor([0, 5, 0, 0, 40], dtype=torch.int32, device=device)
     top_p = torch.tensor([1.0, 1.0, 0.8, 1.0, 0.9], device=device)
     out = torch.full((5,), POISON, dtype=torch.int64, device=device)
-    mixed = sample_tokens(logits, 1.0, top_k, top_p, seeds=seeds, out=out)
+    rows = torch.arange(5, device=device) if explicit_rows else None
+    mixed = sample_tokens(logits, 1.0, top_k, top_p, seeds=seeds, out=out, rows=rows)
     assert int(alone) == int(batch[0]) == int(mixed[0])
     assert int(batch[3]) == int(mixed[3]), "another split row, unchanged by its neighbours"
     for r in (1, 2, 4):  # the filtered rows: as the per-row path draws them on their own
