@@ -276,7 +276,7 @@ def bench_sampling(rec: Recorder, dry: bool, device: str) -> None:
         shape = f"B{rows} V{vocab} fp32"
         try:
             temperature = torch.full((rows,), 0.7, device=device)
-            # Filters not asked for stay None: the one-launch path, as the engine would call it.
+            # Filters not asked for stay None: no threshold launch, as the engine would call it.
             tk = torch.full((rows,), top_k, dtype=torch.int32, device=device) if top_k else None
             tp = torch.full((rows,), top_p, device=device) if top_p < 1 else None
             mp = None
