@@ -276,10 +276,12 @@ def bench_sampling(rec: Recorder, dry: bool, device: str) -> None:
         shape = f"B{rows} V{vocab} fp32"
         try:
             temperature = torch.full((rows,), 0.7, device=device)
-            # Filters not asked for stay None: the one-launch path, as the engine would call it.
+            # Filters not asked for stay None: no threshold launch, as the engine would call it.
             tk = torch.full((rows,), top_k, dtype=torch.int32, device=device) if top_k else None
             tp = torch.full((rows,), top_p, device=device) if top_p < 1 else None
             mp = None
+            # Rows with top-k and top-p off take kernels/sampling_split.py (chunk-parallel).
+            path = "split-row" if tk is None and tp is None else "per-row"
             work = logits.clone()
 
             def ours() -> torch.Tensor:
@@ -302,7 +304,7 @@ def bench_sampling(rec: Recorder, dry: bool, device: str) -> None:
                     status=("ok" if min(us, fused_us) < 30 else "below target") if not dry
                     else "dry-run",
                     check=check,
-                    note=f"mask={mask_backend}+sample; mask fused into sampler: "
+                    note=f"{path} path; mask={mask_backend}+sample; mask fused into sampler: "
                          f"{fused_us:.1f} us eager, "
                          f"{'-' if graph_us is None else f'{graph_us:.1f}'} us graph replay")
         except Exception as exc:  # noqa: BLE001

@@ -14,9 +14,11 @@ B64 x V128256 fp32). Here every (draw, chunk) pair is a program:
    the per-row race and torch.argmax do (greedy rows race on x alone).
 
 NOTE (estimate, not measured): B64 x V128256 fp32 is 33 MB, ~8 us at the 4.2 TB/s measured on
-the H200; Philox-4x32-10 (tl.rand) costs ~60 integer instructions a token, 8.2M tokens x ~80
-instructions / (132 SMs x 128 lanes x 1.98 GHz) ~ 20 us if issue bound, overlapping the loads;
-plus 2-3 launches (~3 us each eager, ~1 us in a graph). Expected ~20-25 us for bitmask + sample.
+the H200. One Philox-4x32-10 call (~60 integer instructions) serves 4 tokens (tl.rand4x, see
+NOISE_GROUP), plus ~25 instructions a token (load, mask bit, 2 logs, compare): 8.2M tokens x
+~40 / (132 SMs x 128 lanes x 1.98 GHz) ~ 10 us if issue bound, overlapping the loads (tl.rand,
+one call a token, would be ~20 us); plus 2-3 launches (~3 us each eager, ~1 us in a graph).
+Expected ~12-18 us for bitmask + sample, under the 30 us target.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ import triton.language as tl
 from genai_rt.kernels._tile_dot import INTERPRETED
 from genai_rt.kernels.sampling import (
     NEG_INF_KEY,
-    _gumbel_noise,
+    NOISE_GROUP,
     _inverse_temperature,
     _load_scaled,
+    _noise_from_uniform,
     _order_key,
 )
 
@@ -59,22 +62,39 @@ def _chunk_max_kernel(
 
 
 @triton.jit
+def _race_tile(logits_ptr, bitmask_ptr, row, first, offs, u, vocab, logits_stride,
+               bitmask_stride, bitmask_words, inv_temp, greedy, floor, best, best_token,
+               HAS_MASK: tl.constexpr):
+    """Race the [draws, NOISE_GROUP] tile of tokens first + offs with uniforms u into
+    (best, best_token)."""
+    tokens = first + offs
+    x = _load_scaled(logits_ptr, bitmask_ptr, row, tokens, vocab, logits_stride,
+                     bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
+    kept = (_order_key(x) >= floor) & (x > float("-inf"))
+    score = tl.where(greedy, x, x + _noise_from_uniform(u))
+    score = tl.where(kept, score, float("-inf"))
+    tile_best = tl.max(score, axis=1)
+    tile_token = first + tl.argmax(score, axis=1)
+    better = tile_best > best  # strict: ties keep the earlier token
+    return tl.where(better, tile_best, best), tl.where(better, tile_token, best_token)
+
+
+@triton.jit
 def _chunk_race_kernel(
     logits_ptr, bitmask_ptr, rows_ptr, seeds_ptr, temperature_ptr, min_p_ptr, chunk_max_ptr,
     best_ptr, best_token_ptr, num_draws, vocab, logits_stride, bitmask_stride, bitmask_words,
     num_chunks,
     HAS_MASK: tl.constexpr, HAS_ROWS: tl.constexpr, HAS_MIN_P: tl.constexpr,
     CHUNKS_P2: tl.constexpr, BLOCK_DRAWS: tl.constexpr, CHUNK: tl.constexpr,
-    BLOCK: tl.constexpr,
 ):
-    # best, best_token: [num_draws, num_chunks]; tiles are [BLOCK_DRAWS, BLOCK]
+    # best, best_token: [num_draws, num_chunks]; tiles are [BLOCK_DRAWS, NOISE_GROUP]
     draws = tl.program_id(0) * BLOCK_DRAWS + tl.arange(0, BLOCK_DRAWS)
     chunk = tl.program_id(1)
     draw_ok = draws < num_draws
     if HAS_ROWS:
         row = tl.load(rows_ptr + draws, mask=draw_ok, other=0).to(tl.int64)
-    else:
-        row = draws.to(tl.int64)
+    else:  # padding draws past num_draws read row 0, never past the logits
+        row = tl.where(draw_ok, draws, 0).to(tl.int64)
     seed = tl.load(seeds_ptr + draws, mask=draw_ok, other=0)[:, None]
     greedy, inv_temp = _inverse_temperature(
         tl.load(temperature_ptr + row, mask=draw_ok, other=1.0)[:, None])
@@ -89,21 +109,27 @@ def _chunk_race_kernel(
         floor = tl.where(min_p > 0, tl.maximum(floor, min_p_key), floor)
     floor = floor[:, None]
     row = row[:, None]
-    offs = tl.arange(0, BLOCK)[None, :]
+    offs = tl.arange(0, NOISE_GROUP)[None, :]
     best = tl.full([BLOCK_DRAWS], float("-inf"), tl.float32)
     best_token = tl.full([BLOCK_DRAWS], -1, tl.int32)
-    for start in range(chunk * CHUNK, chunk * CHUNK + CHUNK, BLOCK):
-        tokens = start + offs
-        x = _load_scaled(logits_ptr, bitmask_ptr, row, tokens, vocab, logits_stride,
-                         bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
-        kept = (_order_key(x) >= floor) & (x > float("-inf"))
-        score = tl.where(greedy, x, x + _gumbel_noise(seed, tokens))
-        score = tl.where(kept, score, float("-inf"))
-        block_best = tl.max(score, axis=1)
-        block_token = start + tl.argmax(score, axis=1)
-        better = block_best > best  # strict: ties keep the earlier token
-        best_token = tl.where(better, block_token, best_token)
-        best = tl.where(better, block_best, best)
+    # One Philox call per NOISE_GROUP counters gives the noise of 4 sub-tiles of NOISE_GROUP
+    # tokens (the token -> counter, lane map of _gumbel_noise), raced in token order.
+    for start in range(chunk * CHUNK, chunk * CHUNK + CHUNK, 4 * NOISE_GROUP):
+        u0, u1, u2, u3 = tl.rand4x(seed, (start // 4) + offs)
+        best, best_token = _race_tile(
+            logits_ptr, bitmask_ptr, row, start, offs, u0, vocab, logits_stride,
+            bitmask_stride, bitmask_words, inv_temp, greedy, floor, best, best_token, HAS_MASK)
+        best, best_token = _race_tile(
+            logits_ptr, bitmask_ptr, row, start + NOISE_GROUP, offs, u1, vocab, logits_stride,
+            bitmask_stride, bitmask_words, inv_temp, greedy, floor, best, best_token, HAS_MASK)
+        best, best_token = _race_tile(
+            logits_ptr, bitmask_ptr, row, start + 2 * NOISE_GROUP, offs, u2, vocab,
+            logits_stride, bitmask_stride, bitmask_words, inv_temp, greedy, floor, best,
+            best_token, HAS_MASK)
+        best, best_token = _race_tile(
+            logits_ptr, bitmask_ptr, row, start + 3 * NOISE_GROUP, offs, u3, vocab,
+            logits_stride, bitmask_stride, bitmask_words, inv_temp, greedy, floor, best,
+            best_token, HAS_MASK)
     at = draws.to(tl.int64) * num_chunks + chunk
     tl.store(best_ptr + at, best, mask=draw_ok)
     tl.store(best_token_ptr + at, best_token, mask=draw_ok)
@@ -158,6 +184,8 @@ def sample_split(
     ``check_filters``, which reads top_k/top_p per row on the device: no host sync, so a CUDA
     graph may capture it). Arguments are validated ``[rows]``/``[draws]`` tensors as in
     :func:`genai_rt.kernels.sampling.sample_tokens`; ``min_p`` None skips the max pass."""
+    if CHUNK % (4 * NOISE_GROUP.value):
+        raise ValueError(f"CHUNK ({CHUNK}) must be a multiple of 4 * NOISE_GROUP")
     num_rows, vocab = logits.shape
     num_draws = out.shape[0]
     num_chunks = triton.cdiv(vocab, CHUNK)
@@ -167,8 +195,8 @@ def sample_split(
     mask_arg = bitmask if bitmask is not None else logits
     mask_stride = bitmask.stride(0) if bitmask is not None else 0
     mask_words = bitmask.shape[1] if bitmask is not None else 0
-    # 1024-token tiles at 4 warps: 8 fp32 a thread, registers left for the Philox rounds.
-    block = max(16, min(CHUNK, 1024) // draws_per_program)
+    # [draws, 64]-token tiles: one token a thread at one draw (2 warps), <= 32 at many.
+    race_warps = max(2, min(8, draws_per_program * NOISE_GROUP.value // 1024))
     chunk_max = torch.empty(num_rows if min_p is not None else 1, num_chunks,
                             dtype=torch.float32, device=dev)
     if min_p is not None:
@@ -184,8 +212,7 @@ def sample_split(
         min_p if min_p is not None else temperature, chunk_max, best, best_token, num_draws,
         vocab, logits.stride(0), mask_stride, mask_words, num_chunks, HAS_MASK=has_mask,
         HAS_ROWS=rows is not None, HAS_MIN_P=min_p is not None, CHUNKS_P2=chunks_p2,
-        BLOCK_DRAWS=draws_per_program, CHUNK=CHUNK, BLOCK=block,
-        num_warps=4,
+        BLOCK_DRAWS=draws_per_program, CHUNK=CHUNK, num_warps=race_warps,
     )
     reduce_draws = max(1, min(64, 4096 // chunks_p2))
     _chunk_reduce_kernel[(triton.cdiv(num_draws, reduce_draws),)](

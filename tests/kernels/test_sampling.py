@@ -80,7 +80,7 @@ def test_draws_follow_reference_distribution(temperature, top_k, top_p, min_p, d
     logits = (torch.randn(2, vocab, generator=gen) * 1.5).to(device)
     bitmask = _random_bitmask(2, vocab, 3).to(device)
     rows = torch.arange(DRAWS, device=device) % 2  # draws alternate between the two rows
-    # Filters left off are passed as None: the first case takes the one-launch path.
+    # Filters left off are passed as None: the first case takes the split-row path.
     tokens = sample_tokens(logits, temperature, top_k or None, top_p if top_p < 1 else None,
                            min_p or None,
                            seeds=torch.arange(DRAWS, device=device) * 7919, bitmask=bitmask,

@@ -1,6 +1,6 @@
 """The split-row fast path (rows with top-k and top-p off): distribution, greedy, seeds, shapes.
 
-Under the interpreter a chunk is 256 tokens, so the vocabularies here (257, 700, ...) span
+Chunks are 256 tokens here (fixture below), so the vocabularies here (257, 700, ...) span
 several chunks with a partial last one. Draws use fixed seeds (Philox is deterministic), so the
 statistical checks do not flake. Bound: each token's frequency over n = 4000 draws is within
 5 sigma = 5 sqrt(p (1 - p) / n) of its target p (a two-sided 5-sigma miss has probability
@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 from genai_rt.kernels import sampling_split
+from genai_rt.kernels._tile_dot import INTERPRETED
 from genai_rt.kernels.sampling import (
     _sample_race_kernel,
     sample_tokens,
@@ -21,6 +22,8 @@ from genai_rt.kernels.sampling import (
 )
 
 DRAWS = 4000
+# Draws raced side by side: the interpreter pays per op, not per element; a GPU spills past ~2k.
+STAT_DRAWS_PER_PROGRAM = 4096 if INTERPRETED else 128
 POISON = -7
 
 
@@ -58,8 +61,11 @@ def _per_row_race(logits, temperature, min_p, seeds, bitmask) -> torch.Tensor:
     return out
 
 
-def test_interpreter_chunk_is_small_enough_to_split_test_rows() -> None:
-    assert sampling_split.CHUNK == 256, "the vocabularies below assume 256-token chunks"
+@pytest.fixture(autouse=True)
+def _small_chunks(monkeypatch):
+    """256-token chunks (the interpreter's default; on a GPU a separate compile): the
+    vocabularies below span several chunks there too, the last one partial."""
+    monkeypatch.setattr(sampling_split, "CHUNK", 256)
 
 
 @pytest.mark.parametrize("temperature,min_p,masked", [
@@ -76,7 +82,8 @@ def test_draws_follow_reference_distribution(temperature, min_p, masked, device)
     tokens = sample_tokens(logits.to(device), temperature, min_p=min_p or None,
                            seeds=(torch.arange(DRAWS) * 7919 + 3).to(device),
                            bitmask=bitmask.to(device) if bitmask is not None else None,
-                           rows=rows.to(device), out=out, draws_per_program=4096).cpu()
+                           rows=rows.to(device), out=out,
+                           draws_per_program=STAT_DRAWS_PER_PROGRAM).cpu()
     full = torch.full((2,), 1.0)
     probs = sampling_probs_ref(logits, full * temperature, torch.zeros(2, dtype=torch.int32),
                                full, full * min_p, bitmask=bitmask)
@@ -135,7 +142,8 @@ def test_greedy_is_the_first_masked_argmax(vocab, draws_per_program, device) -> 
     assert got.cpu().tolist() == want.tolist()
 
 
-def test_seeded_draw_is_independent_of_the_batch(device) -> None:
+@pytest.mark.parametrize("explicit_rows", [False, True])
+def test_seeded_draw_is_independent_of_the_batch(explicit_rows, device) -> None:
     """Row 0 (seed 42) alone, in an all-split batch, and in a mixed batch where other rows take
     the per-row path (top-k / top-p tensors, decided per row on the device): one token."""
     vocab = 600
@@ -147,7 +155,8 @@ def test_seeded_draw_is_independent_of_the_batch(device) -> None:
     top_k = torch.tensor([0, 5, 0, 0, 40], dtype=torch.int32, device=device)
     top_p = torch.tensor([1.0, 1.0, 0.8, 1.0, 0.9], device=device)
     out = torch.full((5,), POISON, dtype=torch.int64, device=device)
-    mixed = sample_tokens(logits, 1.0, top_k, top_p, seeds=seeds, out=out)
+    rows = torch.arange(5, device=device) if explicit_rows else None
+    mixed = sample_tokens(logits, 1.0, top_k, top_p, seeds=seeds, out=out, rows=rows)
     assert int(alone) == int(batch[0]) == int(mixed[0])
     assert int(batch[3]) == int(mixed[3]), "another split row, unchanged by its neighbours"
     for r in (1, 2, 4):  # the filtered rows: as the per-row path draws them on their own
