@@ -20,7 +20,13 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 logger = logging.getLogger(__name__)
 
 SEED = 20260301
-DEFAULT_CORPUS = Path(__file__).resolve().parents[3] / "examples" / "corpus"
+# The wheel ships the corpus as genai_rt/data/corpus (CMakeLists.txt installs it); a source tree
+# or an editable install reads examples/corpus directly.
+_CORPUS_CANDIDATES = (
+    Path(__file__).resolve().parents[1] / "data" / "corpus",
+    Path(__file__).resolve().parents[3] / "examples" / "corpus",
+)
+DEFAULT_CORPUS = next((p for p in _CORPUS_CANDIDATES if p.is_dir()), _CORPUS_CANDIDATES[-1])
 TOKENIZER_VOCAB = 1024
 EOS, BOS, IM_START, IM_END, PAD = (
     "<|endoftext|>", "<|begin_of_text|>", "<|im_start|>", "<|im_end|>", "<|pad|>"
