@@ -12,6 +12,7 @@ import math
 import torch
 import triton
 import triton.language as tl
+from genai_rt.kernels._paged_checks import check_query_and_cache
 from genai_rt.kernels._tile_dot import AUTOTUNE, INTERPRETED, dot_precision, tile_dot
 
 
@@ -192,16 +193,8 @@ def decode_attention(
     torch.Tensor
         ``[seqs, heads, head_dim]`` in query's dtype.
     """
-    if query.dim() != 3 or query.stride(2) != 1:
-        raise ValueError(f"query must be [seqs, heads, head_dim], got {tuple(query.shape)}")
-    if kv_cache.dim() != 5 or kv_cache.shape[0] != 2 or kv_cache.stride(4) != 1:
-        raise ValueError(f"kv_cache must be [2, num_blocks, block_size, kv_heads, head_dim], "
-                         f"got {tuple(kv_cache.shape)}")
-    seqs, heads, head_dim = query.shape
-    block_size, kv_heads = kv_cache.shape[2], kv_cache.shape[3]
-    if kv_cache.shape[4] != head_dim or heads % kv_heads:
-        raise ValueError(f"{heads} query heads of dim {head_dim} do not fit kv_cache "
-                         f"{tuple(kv_cache.shape)}")
+    heads, head_dim, block_size, kv_heads = check_query_and_cache(query, kv_cache, "seqs")
+    seqs = query.shape[0]
     if block_tables.dtype != torch.int32 or seq_lens.dtype != torch.int32:
         raise ValueError("block_tables and seq_lens must be int32")
     if block_tables.shape[0] < seqs or seq_lens.shape[0] < seqs:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import triton
 import triton.language as tl
+from genai_rt.kernels._paged_checks import check_query_and_cache
 from genai_rt.kernels._tile_dot import INTERPRETED, dot_precision, tile_dot
 from genai_rt.kernels.decode_attention import gather_kv_ref
 
@@ -136,16 +137,7 @@ def extend_attention(
     torch.Tensor
         ``[tokens, heads, head_dim]`` in query's dtype.
     """
-    if query.dim() != 3 or query.stride(2) != 1:
-        raise ValueError(f"query must be [tokens, heads, head_dim], got {tuple(query.shape)}")
-    if kv_cache.dim() != 5 or kv_cache.shape[0] != 2 or kv_cache.stride(4) != 1:
-        raise ValueError(f"kv_cache must be [2, num_blocks, block_size, kv_heads, head_dim], "
-                         f"got {tuple(kv_cache.shape)}")
-    _, heads, head_dim = query.shape
-    block_size, kv_heads = kv_cache.shape[2], kv_cache.shape[3]
-    if kv_cache.shape[4] != head_dim or heads % kv_heads:
-        raise ValueError(f"{heads} query heads of dim {head_dim} do not fit kv_cache "
-                         f"{tuple(kv_cache.shape)}")
+    heads, head_dim, block_size, kv_heads = check_query_and_cache(query, kv_cache, "tokens")
     for name, t in (("block_tables", block_tables), ("query_start_loc", query_start_loc),
                     ("seq_lens", seq_lens)):
         if t.dtype != torch.int32:
