@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "genai_rt/attention/cpu_paged_decode.h"
+#include "genai_rt/grammar/bitmask_apply.h"
 #include "genai_rt/grammar/compiler.h"
 #include "genai_rt/kv/kv_cache_manager.h"
 #include "genai_rt/version.h"
@@ -49,6 +50,27 @@ void BindBuildInfo(py::module_& m) {
   m.def("cuda_device_count", []() { return 0; },
         "Always 0: this build has no CUDA kernels (rebuild with GENAI_RT_CUDA=ON).");
 #endif
+}
+
+void BindCpuBitmask(py::module_& m) {
+  m.def(
+      "apply_token_bitmask_cpu",
+      [](std::uintptr_t logits, int dtype, int64_t num_rows, int64_t vocab_size,
+         int64_t logits_stride, std::uintptr_t bitmask, int64_t bitmask_words,
+         int64_t bitmask_stride, std::uintptr_t indices, int64_t num_indices) {
+        if (dtype < 0 || dtype > 2) throw std::invalid_argument("dtype code must be 0, 1 or 2");
+        if (logits == 0 || bitmask == 0) throw std::invalid_argument("null logits or bitmask");
+        py::gil_scoped_release release;
+        genai_rt::grammar::ApplyTokenBitmaskCpu(
+            reinterpret_cast<void*>(logits), static_cast<genai_rt::grammar::LogitsType>(dtype),
+            num_rows, vocab_size, logits_stride, reinterpret_cast<const int32_t*>(bitmask),
+            bitmask_words, bitmask_stride, reinterpret_cast<const int32_t*>(indices),
+            num_indices);
+      },
+      py::arg("logits"), py::arg("dtype"), py::arg("num_rows"), py::arg("vocab_size"),
+      py::arg("logits_stride"), py::arg("bitmask"), py::arg("bitmask_words"),
+      py::arg("bitmask_stride"), py::arg("indices"), py::arg("num_indices"),
+      "In-place token-bitmask apply on CPU buffers (addresses from tensor.data_ptr()).");
 }
 
 void BindCudaKernels(py::module_& m) {
@@ -372,6 +394,7 @@ void BindCpuAttention(py::module_& m) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "genai_rt native core: grammar engine, KV-cache management, CUDA kernels";
   BindBuildInfo(m);
+  BindCpuBitmask(m);
   BindCudaKernels(m);
   BindGrammar(m);
   BindKv(m);

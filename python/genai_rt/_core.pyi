@@ -9,6 +9,10 @@ cuda: ModuleType  # present only when built_with_cuda
 
 def version() -> str: ...
 def cuda_device_count() -> int: ...
+def apply_token_bitmask_cpu(
+    logits: int, dtype: int, num_rows: int, vocab_size: int, logits_stride: int, bitmask: int,
+    bitmask_words: int, bitmask_stride: int, indices: int, num_indices: int
+) -> None: ...
 
 # --- CUDA kernels (csrc/cuda, BindCudaKernels): members of `cuda` when built_with_cuda ---
 # cuda.apply_token_bitmask_inplace(logits, dtype, num_rows, vocab_size, logits_stride, bitmask,

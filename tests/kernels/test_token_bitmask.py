@@ -9,7 +9,7 @@ from genai_rt.sampling import apply_token_bitmask
 
 from ..conftest import HAS_CUDA
 
-BACKENDS = ["torch", "triton"] + (["cuda"] if HAS_CUDA and _core.built_with_cuda else [])
+BACKENDS = ["torch", "triton"] + (["cuda"] if HAS_CUDA and _core.built_with_cuda else ["cpu"])
 
 
 def _random_case(rows: int, vocab: int, words: int, dtype: torch.dtype, device: str, seed: int):
