@@ -13,6 +13,7 @@ import torch
 import triton
 import triton.language as tl
 from genai_rt.kernels._paged_checks import check_query_and_cache
+from genai_rt.kernels._paged_tile import load_kv_tile, online_softmax_step
 from genai_rt.kernels._tile_dot import AUTOTUNE, INTERPRETED, dot_precision, tile_dot
 
 
@@ -82,22 +83,12 @@ def _decode_attention_split_kernel(
     for tile_start in range(start, end, BLOCK_N):
         tokens = tile_start + tl.arange(0, BLOCK_N)
         t_ok = tokens < end
-        blocks = tl.load(block_tables_ptr + seq * bt_stride + tokens // block_size, mask=t_ok,
-                         other=0).to(tl.int64)
         # k, v: [BLOCK_N, BLOCK_D] gathered through the block table
-        offs = (blocks * kv_stride_block + (tokens % block_size) * kv_stride_slot
-                + kv_head * kv_stride_head)
-        kv_mask = t_ok[:, None] & d_ok[None, :]
-        k = tl.load(k_ptr + offs[:, None] + d[None, :], mask=kv_mask, other=0.0)
-        v = tl.load(v_ptr + offs[:, None] + d[None, :], mask=kv_mask, other=0.0)
+        k, v = load_kv_tile(k_ptr, v_ptr, block_tables_ptr, seq, bt_stride, tokens, t_ok, d, d_ok,
+                            block_size, kv_stride_block, kv_stride_slot, kv_stride_head, kv_head)
         s = tile_dot(q, tl.trans(k), PRECISION, WIDEN) * qk_scale  # [BLOCK_G, BLOCK_N]
         s = tl.where(t_ok[None, :], s, float("-inf"))
-        m_new = tl.maximum(m_i, tl.max(s, axis=1))
-        p = tl.exp2(s - m_new[:, None])
-        alpha = tl.exp2(m_i - m_new)
-        l_i = l_i * alpha + tl.sum(p, axis=1)
-        acc = acc * alpha[:, None] + tile_dot(p.to(v.dtype), v, PRECISION, WIDEN)
-        m_i = m_new
+        m_i, l_i, acc = online_softmax_step(m_i, l_i, acc, s, v, PRECISION, WIDEN)
 
     has_any = l_i > 0
     out = acc / tl.where(has_any, l_i, 1.0)[:, None]

@@ -11,6 +11,7 @@ import torch
 import triton
 import triton.language as tl
 from genai_rt.kernels._paged_checks import check_query_and_cache
+from genai_rt.kernels._paged_tile import load_kv_tile, online_softmax_step
 from genai_rt.kernels._tile_dot import INTERPRETED, dot_precision, tile_dot
 from genai_rt.kernels.decode_attention import gather_kv_ref
 
@@ -75,24 +76,15 @@ def _extend_attention_kernel(
         for tile_start in range(0, kv_end, BLOCK_N):
             tokens = tile_start + tl.arange(0, BLOCK_N)
             t_ok = tokens < kv_end
-            blocks = tl.load(block_tables_ptr + seq * bt_stride + tokens // block_size, mask=t_ok,
-                             other=0).to(tl.int64)
-            offs = (blocks * kv_stride_block + (tokens % block_size) * kv_stride_slot
-                    + kv_head * kv_stride_head)
-            kv_mask = t_ok[:, None] & d_ok[None, :]
             # k, v: [BLOCK_N, BLOCK_D]
-            k = tl.load(k_ptr + offs[:, None] + d[None, :], mask=kv_mask, other=0.0)
-            v = tl.load(v_ptr + offs[:, None] + d[None, :], mask=kv_mask, other=0.0)
+            k, v = load_kv_tile(k_ptr, v_ptr, block_tables_ptr, seq, bt_stride, tokens, t_ok, d,
+                                d_ok, block_size, kv_stride_block, kv_stride_slot, kv_stride_head,
+                                kv_head)
             s = tile_dot(q, tl.trans(k), PRECISION, WIDEN) * qk_scale  # [BLOCK_M, BLOCK_N]
             visible = t_ok[None, :] & (tokens[None, :] <= q_pos[:, None])
             s = tl.where(visible, s, float("-inf"))
-            # Every row sees position 0 in the first tile, so m_new is finite from then on.
-            m_new = tl.maximum(m_i, tl.max(s, axis=1))
-            p = tl.exp2(s - m_new[:, None])
-            alpha = tl.exp2(m_i - m_new)
-            l_i = l_i * alpha + tl.sum(p, axis=1)
-            acc = acc * alpha[:, None] + tile_dot(p.to(v.dtype), v, PRECISION, WIDEN)
-            m_i = m_new
+            # Every row sees position 0 in the first tile, so the running max is finite after it.
+            m_i, l_i, acc = online_softmax_step(m_i, l_i, acc, s, v, PRECISION, WIDEN)
         out = acc / l_i[:, None]
         tl.store(out_ptr + (q_start + m)[:, None] * out_stride_t + head * out_stride_h + d[None, :],
                  out.to(out_ptr.dtype.element_ty), mask=m_ok[:, None] & d_ok[None, :])
