@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from genai_rt.config import EngineConfig  # noqa: E402
 from genai_rt.engine import LLM, EngineCore, RequestOutput  # noqa: E402
 from genai_rt.sampling import SamplingParams  # noqa: E402
+from hf_baseline import left_padded  # noqa: E402  (benchmarks/ is on the path as the script's folder)
 
 VOCAB = 32000
 SCHEMA = {
@@ -70,12 +71,8 @@ def build_checkpoint(path: Path) -> torch.nn.Module:
 
 def hf_generate(hf: torch.nn.Module, prompts: list[list[int]], new_tokens: int,
                 cache: str | None) -> tuple[list[list[int]], float]:
-    width = max(map(len, prompts))
-    ids = torch.zeros(len(prompts), width, dtype=torch.long)
-    mask = torch.zeros(len(prompts), width, dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt):] = torch.tensor(prompt)
-        mask[row, width - len(prompt):] = 1
+    ids, mask = left_padded(prompts)
+    width = ids.shape[1]
     kwargs: dict[str, Any] = {} if cache is None else {"cache_implementation": cache}
     start = time.perf_counter()
     with torch.no_grad():

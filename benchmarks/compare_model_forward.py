@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from genai_rt.model.attention.torch_backend import TorchAttentionBackend  # noqa: E402
 from genai_rt.model.llama import LlamaForCausalLM  # noqa: E402
 from genai_rt.model.loader import load_model  # noqa: E402
+from hf_baseline import left_padded  # noqa: E402  (benchmarks/ is on the path as the script's folder)
 
 from tests.model.paged_batch import PagedDriver  # noqa: E402
 
@@ -74,12 +75,8 @@ def genai_rt_greedy(
 def transformers_greedy(
     hf: torch.nn.Module, prompts: list[list[int]], new_tokens: int
 ) -> list[list[int]]:
-    width = max(map(len, prompts))
-    ids = torch.zeros(len(prompts), width, dtype=torch.long)
-    mask = torch.zeros(len(prompts), width, dtype=torch.long)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt):] = torch.tensor(prompt)
-        mask[row, width - len(prompt):] = 1
+    ids, mask = left_padded(prompts)
+    width = ids.shape[1]
     with torch.no_grad():
         out = hf.generate(  # type: ignore[operator]
             input_ids=ids, attention_mask=mask, max_new_tokens=new_tokens,
