@@ -53,7 +53,7 @@ def _record(audited: AuditedEngine) -> dict:  # type: ignore[type-arg]
     index = audited.last_record.result(timeout=30)
     body = audited.audit.store.body_at(index)
     assert body is not None
-    return json.loads(body[1])  # type: ignore[no-any-return]
+    return json.loads(body[1])["record"]  # type: ignore[no-any-return]
 
 
 async def _collect(audited: AuditedEngine, prompt: object, params: SamplingParams,

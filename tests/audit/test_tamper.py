@@ -96,7 +96,8 @@ def test_an_inserted_record_is_named(closed_log: str, capsys: pytest.CaptureFixt
         conn.execute("UPDATE audit_records SET idx = -(idx + 1) WHERE idx >= 7")
         conn.execute("UPDATE audit_records SET idx = -idx WHERE idx < 0")
         forged = json.loads(_body(conn, 8))
-        forged.update(record_id="f" * 32, request_id="forged", output_hash="0" * 64)
+        forged["record_id"] = "f" * 32
+        forged["record"].update(request_id="forged", output_hash="0" * 64)
         body = json.dumps(forged, sort_keys=True, separators=(",", ":")).encode()
         conn.execute("INSERT INTO audit_records VALUES (7, ?, ?, ?)",
                      ("f" * 32, body, leaf_hash(body)))

@@ -23,7 +23,7 @@ def feedback_lines(store: TreeStore) -> Iterator[dict[str, Any]]:
         if found is not None:
             index, body = found
             line["index"] = index
-            line["record"] = json.loads(body)
+            line["record"] = json.loads(body)["record"]
         yield line
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from genai_rt.audit.checkpoints import SignedCheckpoint, Signer
 from genai_rt.audit.db import Database
-from genai_rt.audit.records import AuditRecord, utc_now
+from genai_rt.audit.records import AuditRecord, serialize_record, utc_now
 from genai_rt.audit.store import TreeStore
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class AuditLog:
         self.checkpoint_every = checkpoint_every
         self.queue_size = queue_size
         self._permits = threading.BoundedSemaphore(queue_size)
-        self._queue: queue.SimpleQueue[tuple[str, AuditRecord, Future[int]] | None] = (
+        self._queue: queue.SimpleQueue[tuple[str, bytes | None, Future[int]] | None] = (
             queue.SimpleQueue())
         self._closed = False
         self.refused = 0
@@ -134,16 +134,12 @@ class AuditLog:
 
     def _enqueue(self, record_id: str, record: AuditRecord | dict[str, Any]) -> PendingRecord:
         try:
-            if isinstance(record, dict):
-                record = AuditRecord(**record)
-            elif not isinstance(record, AuditRecord):
-                raise TypeError(f"append takes an AuditRecord or a dict, "
-                                f"got {type(record).__name__}")
+            body = serialize_record(record)
         except BaseException:
             self._permits.release()
             raise
         future: Future[int] = Future()
-        self._queue.put((record_id, record, future))
+        self._queue.put((record_id, body, future))
         return PendingRecord(record_id, future)
 
     @property
@@ -177,7 +173,7 @@ class AuditLog:
                 batch.append(nxt)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[str, AuditRecord, Future[int]]]) -> None:
+    def _commit(self, batch: list[tuple[str, bytes | None, Future[int]]]) -> None:
         records = [(rid, rec) for rid, rec, _ in batch if rec is not None]
         try:
             first = 0

@@ -1,9 +1,9 @@
 """The audit record: one per request (pipeline or raw engine). The schema lives here, only here.
 
-A record is stored as canonical JSON (sorted keys, no spaces, UTF-8); those bytes are the Merkle
-leaf, so any change to any field changes the tree. The writer adds ``index`` (the leaf position)
-and ``record_id`` to the body before hashing, which is how ``verify`` names a record that was
-moved, removed or inserted.
+A record is stored as canonical JSON (sorted keys, no spaces, UTF-8) inside its leaf body
+``{"index": N, "record": {...}, "record_id": "..."}``; those bytes are the Merkle leaf, so any
+change to any field changes the tree. The leaf position ``index`` inside the hashed body is how
+``verify`` names a record that was moved, removed or inserted.
 
 Fields (``None`` / empty when a layer does not apply, e.g. no retrieval on the raw engine path):
 
@@ -123,9 +123,28 @@ class AuditRecord:
 _FIELD_NAMES = tuple(f.name for f in dataclasses.fields(AuditRecord))
 
 
-def record_body(record: AuditRecord | dict[str, Any], index: int, record_id: str) -> bytes:
-    """The leaf bytes: the record plus its position and id, canonical JSON."""
-    data = record.to_dict() if isinstance(record, AuditRecord) else dict(record)
-    data["index"] = index
-    data["record_id"] = record_id
-    return canonical_json(data)
+def serialize_record(record: AuditRecord | dict[str, Any]) -> bytes:
+    """Validate and serialize a record (canonical JSON) on the caller's thread, so that a bad
+    record fails its own request with a clear error, never the writer's batch."""
+    if isinstance(record, dict):
+        record = AuditRecord(**record)
+    elif not isinstance(record, AuditRecord):
+        raise TypeError(f"an audit record is an AuditRecord or a dict, "
+                        f"got {type(record).__name__}")
+    try:
+        return canonical_json(record.to_dict())
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"audit record {record.request_id!r} is not JSON-serializable: "
+                         f"{err}") from None
+
+
+def record_body(record_json: bytes, index: int, record_id: str) -> bytes:
+    """The leaf bytes: canonical JSON ``{"index": …, "record": {…}, "record_id": …}``.
+
+    Spliced from the already-canonical record so the writer does no JSON work; keys are in
+    sorted order, so the result is exactly ``canonical_json`` of that object.
+    """
+    if not record_id.isalnum():
+        raise ValueError(f"record ids are alphanumeric, got {record_id!r}")
+    return b'{"index":%d,"record":%s,"record_id":"%s"}' % (index, record_json,
+                                                          record_id.encode())

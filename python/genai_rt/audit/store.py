@@ -14,7 +14,7 @@ from typing import Any
 from genai_rt.audit.checkpoints import SignedCheckpoint, Signer
 from genai_rt.audit.db import Database
 from genai_rt.audit.merkle import EMPTY_ROOT, Frontier, leaf_hash
-from genai_rt.audit.records import AuditRecord, record_body
+from genai_rt.audit.records import record_body
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS audit_records (
@@ -50,14 +50,15 @@ class TreeStore:
 
     # ------------------------------------------------------------------------- writes
     def append_batch(
-        self, records: Sequence[tuple[str, AuditRecord]], signer: Signer | None = None,
+        self, records: Sequence[tuple[str, bytes]], signer: Signer | None = None,
         checkpoint_every: int = 0,
-    ) -> tuple[int, SignedCheckpoint | None]:
-        """Append records (id, record) as consecutive leaves in one transaction.
+    ) -> tuple[int, list[SignedCheckpoint]]:
+        """Append records (id, serialized record) as consecutive leaves in one transaction.
 
-        Returns the index of the first one and the checkpoint signed when the batch crossed a
-        multiple of ``checkpoint_every`` (None otherwise).
+        Returns the index of the first one and the checkpoints signed: one at every tree size
+        that is a multiple of ``checkpoint_every`` (0: none).
         """
+        checkpoints = []
         with self.db.transaction() as tx:
             frontier = self._locked_frontier(tx)
             first = frontier.size
@@ -67,18 +68,16 @@ class TreeStore:
                 leaf = leaf_hash(body)
                 frontier.append(leaf)
                 rows.append((first + offset, record_id, body, leaf))
+                if signer is not None and checkpoint_every and (
+                        frontier.size % checkpoint_every == 0):
+                    checkpoints.append(signer.sign(frontier.size, frontier.root()))
             tx.executemany("INSERT INTO audit_records (idx, record_id, body, leaf_hash) "
                            "VALUES (?, ?, ?, ?)", rows)
-            root = frontier.root()
             tx.execute("UPDATE audit_head SET size = ?, frontier = ?, root = ? WHERE id = 1",
-                       (frontier.size, frontier.to_bytes(), root))
-            checkpoint = None
-            due = checkpoint_every > 0 and first // checkpoint_every != (
-                frontier.size // checkpoint_every)
-            if signer is not None and due:
-                checkpoint = signer.sign(frontier.size, root)
+                       (frontier.size, frontier.to_bytes(), frontier.root()))
+            for checkpoint in checkpoints:
                 self._insert_checkpoint(tx, checkpoint)
-        return first, checkpoint
+        return first, checkpoints
 
     def checkpoint(self, signer: Signer) -> SignedCheckpoint | None:
         """The signed checkpoint of the current head, signing it unless it is signed already

@@ -126,6 +126,8 @@ def _check_row(report: VerifyReport, idx: int, record_id: str, body: bytes,
         data: Any = json.loads(body)
         claim = int(data["index"])
         claimed_id = data["record_id"]
+        if not isinstance(data["record"], dict):
+            raise TypeError("record is not an object")
     except (ValueError, KeyError, TypeError):
         report.problems.append(Problem("altered", idx, "its body is not a valid record"))
         return _Row(idx, record_id, body, leaf, None)
