@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from genai_rt.audit.budgets import BudgetExceeded, BudgetStore, Reservation
+from genai_rt.audit.auditor import Admission, RequestAuditor
+from genai_rt.audit.budgets import BudgetStore
 from genai_rt.audit.log import AuditLog, PendingRecord
 from genai_rt.audit.pricing import PriceTable
 from genai_rt.audit.records import AuditRecord, hash_json, principal_dict, sha256_hex
@@ -130,6 +131,7 @@ class AuditedEngine:
     budgets, prices : optional
         Both or neither: budgets reserve ``prices.worst_case`` at admission.
     metrics : genai_rt.observability.Metrics | None
+        Also watches the engine's gauges (running, waiting, KV usage, prefix-cache hit rate).
     deterministic : bool
         Recorded for replay: whether the engine runs in deterministic mode.
     """
@@ -137,12 +139,11 @@ class AuditedEngine:
     def __init__(self, engine: Any, audit: AuditLog, model_id: str, model_weights_hash: str,
                  budgets: BudgetStore | None = None, prices: PriceTable | None = None,
                  metrics: Any = None, deterministic: bool = False) -> None:
-        if budgets is not None and prices is None:
-            raise ValueError("budgets need a price table to know what a request may cost")
         if prices is not None:
             prices.price(model_id)  # fail at start-up, not on the first request
         self.engine = engine
         self.audit = audit
+        self.auditor = RequestAuditor(audit, metrics=metrics, budgets=budgets, prices=prices)
         self.model_id = model_id
         self.model_weights_hash = model_weights_hash
         self.budgets = budgets
@@ -150,6 +151,8 @@ class AuditedEngine:
         self.metrics = metrics
         self.deterministic = deterministic
         self.last_record: PendingRecord | None = None
+        if metrics is not None and hasattr(engine, "stats"):
+            metrics.watch_engine(engine.stats)
 
     def _prompt_tokens(self, prompt: Any) -> int:
         if isinstance(prompt, dict):
@@ -159,24 +162,6 @@ class AuditedEngine:
             return len(tokenizer.encode(prompt)) if tokenizer is not None else len(prompt)
         return len(prompt)
 
-    async def _admit(self, principal: Principal, prompt: Any, params: Any) -> (
-            tuple[Any, Reservation | None]):
-        slot = self.audit.reserve()  # AuditQueueFull: refused before any work
-        if self.budgets is None or self.prices is None:
-            return slot, None
-        worst = self.prices.worst_case(self.model_id, self._prompt_tokens(prompt),
-                                       params.max_tokens, params.n)
-        try:
-            return slot, await asyncio.to_thread(self.budgets.reserve, principal.tenant, worst)
-        except BudgetExceeded:
-            slot.release()
-            if self.metrics is not None:
-                self.metrics.budget_refusals.labels(principal.tenant).inc()
-            raise
-        except BaseException:
-            slot.release()
-            raise
-
     async def generate(self, prompt: Any, params: Any, principal: Principal,
                        request_id: str | None = None) -> AsyncIterator[Any]:
         """Stream ``engine.generate``'s outputs; raises ``AuditQueueFull`` / ``BudgetExceeded``
@@ -185,7 +170,10 @@ class AuditedEngine:
 
         params = params if params is not None else SamplingParams()
         request_id = request_id or f"req-{time.time_ns()}"
-        slot, reservation = await self._admit(principal, prompt, params)
+        # Budgets touch the database: off the event loop.
+        admission = await asyncio.to_thread(
+            self.auditor.admit, principal, self.model_id, self._prompt_tokens(prompt),
+            params.max_tokens, params.n)
         last, status, error = None, "cancelled", None
         try:
             with span("engine.generate", request_id=request_id, tenant=principal.tenant):
@@ -203,12 +191,10 @@ class AuditedEngine:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            self._finish(slot, reservation, request_id, principal, prompt, params, last,
-                         status, error)
+            self._finish(admission, request_id, principal, prompt, params, last, status, error)
 
-    def _finish(self, slot: Any, reservation: Reservation | None, request_id: str,
-                principal: Principal, prompt: Any, params: Any, last: Any, status: str,
-                error: str | None) -> None:
+    def _finish(self, admission: Admission, request_id: str, principal: Principal, prompt: Any,
+                params: Any, last: Any, status: str, error: str | None) -> None:
         tokens_in = last.metrics.num_prompt_tokens if last is not None else 0
         tokens_out = sum(len(c.token_ids) for c in last.outputs) if last is not None else 0
         cost = (self.prices.cost(self.model_id, tokens_in, tokens_out)
@@ -216,11 +202,9 @@ class AuditedEngine:
         record = engine_record(request_id, principal, prompt, params, self.model_id,
                                self.model_weights_hash, last, status, error, cost,
                                self.deterministic)
-        self.last_record = slot.append(record)
-        if reservation is not None and self.budgets is not None:
-            # NOTE: synchronous on purpose: this may run while the generator is finalized,
-            # where awaiting is not allowed; one small transaction (~1-3 ms on SQLite).
-            self.budgets.settle(reservation, min(cost, reservation.amount))
+        # NOTE: synchronous on purpose: this may run while the generator is finalized, where
+        # awaiting is not allowed; the append only enqueues, the settle is one small transaction.
+        self.last_record = self.auditor.record(admission, record)
         if self.metrics is not None and last is not None:
             self.metrics.observe_request(principal.tenant, last.metrics,
                                          [c.finish_reason for c in last.outputs], status, cost)
