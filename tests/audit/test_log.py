@@ -86,10 +86,13 @@ def test_bad_records_are_refused_with_the_field_named(audit_log: AuditLog) -> No
     with pytest.raises(TypeError, match="unexpected keyword"):
         audit_log.append({"kind": "engine", "request_id": "x", "principal": {"tenant": "t"},
                           "status": "ok", "colour": "red"})
-    nan = make_record(1)
-    nan.cost = float("nan")
+    with pytest.raises(ValueError, match="AuditRecord.cost must be a finite number"):
+        audit_log.append({"kind": "engine", "request_id": "x", "principal": {"tenant": "t"},
+                          "status": "ok", "cost": float("nan")})
+    odd = make_record(1)
+    odd.task_spec = {"limits": {1, 2}}  # a set is not JSON
     with pytest.raises(ValueError, match="audit record 'r1' is not JSON-serializable"):
-        audit_log.append(nan)
+        audit_log.append(odd)
     audit_log.append(make_record(0)).result(timeout=30)  # the permits came back
 
 
