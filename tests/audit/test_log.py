@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from genai_rt.audit import AuditLog, AuditQueueFull
 from genai_rt.audit.proofs import prove_consistency
 from genai_rt.audit.verifier import verify_consistency, verify_proof_document
+from genai_rt.audit.verify_log import verify_store
 from genai_rt.cli import main
 
 from tests.audit.helpers import make_record
@@ -137,3 +139,27 @@ def test_cli_prove_writes_a_proof_the_verifier_accepts(log_path: str, tmp_path: 
     assert main(["audit", "prove", pending[2].record_id, "--out", str(out),
                  "--audit-url", log_path]) == 0
     assert verify_proof_document(json.loads(out.read_text()), public) == []
+
+
+def test_verify_while_appending_sees_a_consistent_snapshot(audit_log: AuditLog) -> None:
+    stop, started = threading.Event(), threading.Event()
+
+    def keep_appending() -> None:
+        i = 0
+        while not stop.is_set():
+            audit_log.append(make_record(i)).result(timeout=30)
+            i += 1
+            if i == 20:
+                started.set()
+
+    writer = threading.Thread(target=keep_appending)
+    writer.start()
+    assert started.wait(timeout=60)
+    try:
+        reports = [verify_store(audit_log.store, audit_log.signer.public_key)
+                   for _ in range(5)]
+    finally:
+        stop.set()
+        writer.join()
+    assert all(r.ok for r in reports), [r.format() for r in reports if not r.ok]
+    assert reports[-1].records > 0

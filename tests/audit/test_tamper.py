@@ -114,3 +114,16 @@ def test_a_truncated_database_file_is_named(closed_log: str,
     os.truncate(closed_log, size // 2)
     code, out = _verify(closed_log, capsys)
     assert code == 1 and "TRUNCATED: log: database file is" in out, out
+
+
+def test_a_record_appended_behind_the_writers_back_is_named(
+        closed_log: str, capsys: pytest.CaptureFixture[str]) -> None:
+    def append(conn: sqlite3.Connection) -> None:
+        body = b'{"index":%d,"record":{"kind":"engine"},"record_id":"%s"}' % (RECORDS, b"e" * 32)
+        conn.execute("INSERT INTO audit_records VALUES (?, ?, ?, ?)",
+                     (RECORDS, "e" * 32, body, leaf_hash(body)))
+
+    _edit(closed_log, append)
+    code, out = _verify(closed_log, capsys)
+    assert code == 1 and f"INSERTED: record {RECORDS}: the row at position {RECORDS} is beyond" \
+        in out, out

@@ -119,6 +119,22 @@ class Database:
             raise
         conn.execute("COMMIT")
 
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Reads inside see one consistent state (SQLite WAL read transaction, PostgreSQL
+        REPEATABLE READ), so a log verified while replicas append is not seen half-written."""
+        conn = self.connection()
+        if self.is_postgres:
+            with conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                yield
+            return
+        conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+
     def close(self) -> None:
         self._closed = True
         with self._all_lock:

@@ -7,8 +7,8 @@ What is checked, in order:
    (else *altered*);
 3. the indices the bodies claim (the writer put each leaf's position into the hashed body):
    a claimed index missing is a *removed* record, a second row claiming an index is an
-   *inserted* one (the copy that does not fit the signed tree), rows whose claims are out of
-   order are *reordered*;
+   *inserted* one (the copy that does not fit the signed tree), as is a row past the tree head;
+   rows whose claims are out of order are *reordered*;
 4. every signed checkpoint: its Ed25519 signature with the trusted key, and the root of the first
    ``tree_size`` leaves recomputed from the bodies (an edit that also rewrote the stored hashes
    still changes that root, and a truncated log falls short of its last checkpoint);
@@ -100,15 +100,21 @@ def verify_store(store: TreeStore, public_key: bytes) -> VerifyReport:
         if truncated is not None:
             report.problems.append(truncated)
     try:
-        raw = list(store.rows())
-        head_size, head_root = store.head()
-        checkpoints = store.checkpoints()
+        with store.db.snapshot():
+            raw = list(store.rows())
+            head_size, head_root = store.head()
+            checkpoints = store.checkpoints()
     except Exception as exc:  # sqlite3.DatabaseError / psycopg errors on a damaged database
         report.problems.append(Problem("corrupt", None, f"the database cannot be read: {exc}"))
         return report
     report.records, report.tree_size = len(raw), head_size
     rows = [_check_row(report, *r) for r in raw]
     genuine = _resolve_claims(report, rows, checkpoints)
+    for row in genuine:
+        if row.claim is not None and row.claim >= head_size:
+            report.problems.append(Problem("inserted", row.claim, f"the row at position "
+                                           f"{row.position} is beyond the tree head "
+                                           f"({head_size} records): no append wrote it"))
     _check_order(report, genuine, rows, max(head_size, _max_claim(rows) + 1))
     _check_checkpoints(report, [r.leaf for r in genuine], checkpoints, public_key)
     leaves = [r.leaf for r in genuine]
