@@ -89,6 +89,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
               lambda args: _audit_commands().cmd_audit(args)),
     "feedback": ("feedback on audit records: `feedback export`, `feedback add ID RATING`",
                  lambda args: _audit_commands().cmd_feedback(args)),
+    "budget": ("per-tenant budgets: `budget set TENANT USD`, `budget show TENANT`",
+               lambda args: _audit_commands().cmd_budget(args)),
 }
 # Subcommands that take arguments: name -> function adding them to the subparser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
@@ -96,6 +98,7 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "generate": _add_generate_args,
     "audit": lambda parser: _audit_commands().add_audit_args(parser),
     "feedback": lambda parser: _audit_commands().add_feedback_args(parser),
+    "budget": lambda parser: _audit_commands().add_budget_args(parser),
 }
 
 

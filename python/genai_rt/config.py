@@ -231,6 +231,11 @@ class AuditConfig:
         Serve Prometheus ``/metrics`` on this port (None: not served).
     trace_exporter : {"none", "console"}
         OpenTelemetry span exporter; "none" costs nothing.
+    price_table : str | None
+        YAML file of prices per model (``audit.pricing.PriceTable.from_yaml``); None: cost 0.
+    enforce_budgets : bool
+        Refuse requests whose worst case does not fit the tenant's budget (kept in the audit
+        database; ``genai-rt budget set TENANT USD``). Needs ``price_table``.
     """
 
     audit_url: str = "genai_rt_audit.db"
@@ -240,6 +245,8 @@ class AuditConfig:
     audit_sync: str = "FULL"
     metrics_port: int | None = None
     trace_exporter: str = "none"
+    price_table: str | None = None
+    enforce_budgets: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.audit_url, str) or not self.audit_url:
@@ -249,3 +256,5 @@ class AuditConfig:
         _choice("audit_sync", self.audit_sync, ("FULL", "NORMAL"))
         _positive_int("metrics_port", self.metrics_port, allow_none=True)
         _choice("trace_exporter", self.trace_exporter, ("none", "console"))
+        if self.enforce_budgets and self.price_table is None:
+            raise ValueError("enforce_budgets needs price_table (what a request may cost)")

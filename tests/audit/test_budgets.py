@@ -74,6 +74,10 @@ def test_cancel_settles_on_actual_use_and_returns_the_rest(tmp_path: Path) -> No
     usage = store.usage("acme")
     assert usage.reserved == 0 and usage.spent == pytest.approx(0.1)
     assert usage.available == pytest.approx(0.9)
+    stuck = store.reserve("acme", 0.2)  # its replica dies before settling
+    assert store.release_stale(max_age_s=3600) == 0
+    assert store.release_stale(max_age_s=0) == 1 and not store.settle(stuck, 0.2)
+    assert store.usage("acme").reserved == 0
     with pytest.raises(BudgetExceeded, match="tenant 'other' has no budget"):
         store.reserve("other", 0.01)
     with pytest.raises(ValueError, match="amount_usd must be a finite number"):

@@ -12,6 +12,7 @@ micro-dollars so that a million additions never drift.
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -25,7 +26,8 @@ SCHEMA = (
         spent_micro {bigint} NOT NULL DEFAULT 0, reserved_micro {bigint} NOT NULL DEFAULT 0)""",
     """CREATE TABLE IF NOT EXISTS budget_reservations (
         id TEXT PRIMARY KEY, tenant TEXT NOT NULL, amount_micro {bigint} NOT NULL,
-        state TEXT NOT NULL, actual_micro {bigint} NOT NULL DEFAULT 0)""",
+        state TEXT NOT NULL, actual_micro {bigint} NOT NULL DEFAULT 0,
+        created_at DOUBLE PRECISION NOT NULL DEFAULT 0)""",
 )
 
 
@@ -102,8 +104,9 @@ class BudgetStore:
                 raise BudgetExceeded(f"tenant {tenant!r} budget exceeded: the request may cost "
                                      f"up to ${amount / MICRO:.6f} but ${left:.6f} of "
                                      f"${row[0] / MICRO:.6f} is left")
-            tx.execute("INSERT INTO budget_reservations (id, tenant, amount_micro, state) "
-                       "VALUES (?, ?, ?, 'reserved')", (reservation.id, tenant, amount))
+            tx.execute("INSERT INTO budget_reservations (id, tenant, amount_micro, state, "
+                       "created_at) VALUES (?, ?, ?, 'reserved', ?)",
+                       (reservation.id, tenant, amount, time.time()))
         return reservation
 
     def settle(self, reservation: Reservation, actual_usd: float) -> bool:
@@ -115,6 +118,14 @@ class BudgetStore:
     def release(self, reservation: Reservation) -> bool:
         """Return the whole reservation (a request refused before it ran)."""
         return self._close(reservation, 0, "released")
+
+    def release_stale(self, max_age_s: float) -> int:
+        """Release reservations older than ``max_age_s`` (their replica died mid-request);
+        returns how many. Run it from any replica, e.g. at start-up."""
+        rows = self.db.query("SELECT id, tenant, amount_micro FROM budget_reservations "
+                             "WHERE state = 'reserved' AND created_at < ?",
+                             (time.time() - max_age_s,))
+        return sum(self.release(Reservation(r[0], r[1], r[2] / MICRO)) for r in rows)
 
     def _close(self, reservation: Reservation, actual: int, state: str) -> bool:
         with self.db.transaction() as tx:

@@ -21,7 +21,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     from genai_rt.config import AuditConfig
 
     flags = add_dataclass_flags(parser, AuditConfig,
-                                skip=("metrics_port", "trace_exporter", "audit_queue_size"))
+                                skip=("metrics_port", "trace_exporter", "audit_queue_size",
+                                      "price_table", "enforce_budgets"))
     parser.set_defaults(audit_flags=flags)
 
 
@@ -128,4 +129,30 @@ def cmd_feedback(args: argparse.Namespace) -> int:
             print(f"wrote {count} feedback lines to {args.out}", file=sys.stderr)
         else:
             export_feedback(log.store, sys.stdout)
+    return 0
+
+
+def add_budget_args(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="action", required=True)
+    set_ = actions.add_parser("set", help="set a tenant's budget limit in USD (spent is kept)")
+    set_.add_argument("tenant")
+    set_.add_argument("limit_usd", type=float)
+    show = actions.add_parser("show", help="a tenant's limit, spent, reserved and available")
+    show.add_argument("tenant")
+    for sub in (set_, show):
+        _add_common(sub)
+
+
+def cmd_budget(args: argparse.Namespace) -> int:
+    from genai_rt.audit.budgets import BudgetStore
+
+    store = BudgetStore(_config(args).audit_url)
+    try:
+        if args.action == "set":
+            store.set_budget(args.tenant, args.limit_usd)
+        usage = store.usage(args.tenant)
+        print(f"{args.tenant}: limit ${usage.limit:.6f}, spent ${usage.spent:.6f}, "
+              f"reserved ${usage.reserved:.6f}, available ${usage.available:.6f}")
+    finally:
+        store.close()
     return 0
