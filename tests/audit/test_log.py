@@ -163,3 +163,20 @@ def test_verify_while_appending_sees_a_consistent_snapshot(audit_log: AuditLog) 
         writer.join()
     assert all(r.ok for r in reports), [r.format() for r in reports if not r.ok]
     assert reports[-1].records > 0
+
+
+def test_cli_consistency_proof_between_checkpoints(log_path: str, tmp_path: Path) -> None:
+    from genai_rt.audit.verifier import verify_consistency_document
+
+    log = AuditLog(log_path, checkpoint_every=8)
+    for i in range(20):
+        log.append(make_record(i))
+    public = log.signer.public_key
+    log.close()
+    out = tmp_path / "consistency.json"
+    assert main(["audit", "consistency", "8", "20", "--out", str(out),
+                 "--audit-url", log_path]) == 0
+    doc = json.loads(out.read_text())
+    assert verify_consistency_document(doc, public) == []
+    doc["second"]["root"] = doc["first"]["root"]  # a rewritten log
+    assert any("signed" in f for f in verify_consistency_document(doc, public))

@@ -40,6 +40,7 @@ def add_audit_args(parser: argparse.ArgumentParser) -> None:
                                      help="prove the log only grew between two checkpoints")
     consistency.add_argument("size1", type=int)
     consistency.add_argument("size2", type=int)
+    consistency.add_argument("--out", default=None, help="write the proof JSON here")
     for sub in (verify, prove, consistency):
         _add_common(sub)
 

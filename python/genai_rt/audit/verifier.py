@@ -11,7 +11,8 @@ an interior node SHA-256(0x01 || left || right). The verification algorithms are
 (sections 2.1.3.2 and 2.1.4.2).
 
 Usage: ``python verifier.py PROOF.json [PUBLIC_KEY_HEX]`` where PROOF.json is the output of
-``genai-rt audit prove ID``; exits 0 when every check passes.
+``genai-rt audit prove ID`` or ``genai-rt audit consistency N M``; exits 0 when every check
+passes.
 """
 
 from __future__ import annotations
@@ -219,6 +220,25 @@ def verify_proof_document(doc: dict, public_key: bytes | None = None) -> list[st
     return failures
 
 
+def verify_consistency_document(doc: dict, public_key: bytes | None = None) -> list[str]:  # type: ignore[type-arg]
+    """Check a ``genai-rt audit consistency`` document: both checkpoints' signatures and that
+    the first tree is a prefix of the second. Returns the failures (empty: all good)."""
+    failures = []
+    first, second = doc["first"], doc["second"]
+    for cp in (first, second):
+        key = public_key if public_key is not None else bytes.fromhex(cp["public_key"])
+        note = checkpoint_note(cp["tree_size"], bytes.fromhex(cp["root"]), cp["timestamp"])
+        if not ed25519_verify(key, note, bytes.fromhex(cp["signature"])):
+            failures.append(f"the checkpoint at tree size {cp['tree_size']} is not signed by "
+                            f"the public key")
+    proof = [bytes.fromhex(h) for h in doc["consistency_proof"]]
+    if not verify_consistency(first["tree_size"], second["tree_size"],
+                              bytes.fromhex(first["root"]), bytes.fromhex(second["root"]), proof):
+        failures.append(f"the tree of {first['tree_size']} records is not a prefix of the tree "
+                        f"of {second['tree_size']}: the log was rewritten")
+    return failures
+
+
 def main(argv: Sequence[str]) -> int:
     if not 1 <= len(argv) <= 2:
         print(__doc__.strip().splitlines()[-2], file=sys.stderr)
@@ -226,12 +246,17 @@ def main(argv: Sequence[str]) -> int:
     with open(argv[0], encoding="utf-8") as f:
         doc = json.load(f)
     key = bytes.fromhex(argv[1]) if len(argv) == 2 else None
-    failures = verify_proof_document(doc, key)
+    if "consistency_proof" in doc:
+        failures = verify_consistency_document(doc, key)
+        ok = (f"OK: the signed tree of {doc['first']['tree_size']} records is a prefix of the "
+              f"signed tree of {doc['second']['tree_size']}")
+    else:
+        failures = verify_proof_document(doc, key)
+        ok = (f"OK: record {doc['record_id']} is leaf {doc['index']} of the signed tree of "
+              f"{doc['checkpoint']['tree_size']} records")
     for failure in failures:
         print(f"FAIL: {failure}")
-    if not failures:
-        print(f"OK: record {doc['record_id']} is leaf {doc['index']} of the signed tree of "
-              f"{doc['checkpoint']['tree_size']} records")
+    print(ok if not failures else f"{len(failures)} checks failed")
     return 1 if failures else 0
 
 
