@@ -98,11 +98,17 @@ def test_bad_records_are_refused_with_the_field_named(audit_log: AuditLog) -> No
     audit_log.append(make_record(0)).result(timeout=30)  # the permits came back
 
 
-def test_close_signs_a_final_checkpoint(log_path: str) -> None:
+def test_close_waits_for_requests_in_flight_and_signs_a_final_checkpoint(log_path: str) -> None:
     log = AuditLog(log_path, checkpoint_every=1000)
-    for i in range(3):
+    for i in range(2):
         log.append(make_record(i))
-    log.close()
+    in_flight = log.reserve()
+    threading.Timer(0.2, lambda: in_flight.append(make_record(2))).start()
+    log.close()  # waits for the request in flight to record
+    late = AuditLog(log_path).reserve()
+    late._log.close(drain_timeout=0)
+    with pytest.raises(RuntimeError, match="the audit log is closed"):
+        late.append(make_record(3))
     again = AuditLog(log_path)
     assert [cp.tree_size for cp in again.store.checkpoints()] == [3]
     again.close()

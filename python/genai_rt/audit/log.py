@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class AuditSlot:
         if not self._used:
             self._used = True
             self._log._permits.release()
+            self._log._slot_done()
 
 
 class AuditLog:
@@ -107,6 +109,9 @@ class AuditLog:
         self._queue: queue.SimpleQueue[tuple[str, bytes | None, Future[int]] | None] = (
             queue.SimpleQueue())
         self._closed = False
+        self._writer_done = False
+        self._slots_lock = threading.Lock()
+        self._open_slots = 0  # reserved, not yet appended or released: requests in flight
         self.refused = 0
         self._writer = threading.Thread(target=self._write_loop, name="genai_rt-audit",
                                         daemon=True)
@@ -126,18 +131,28 @@ class AuditLog:
             self.refused += 1
             raise AuditQueueFull(f"audit queue is full ({self.queue_size} records waiting for "
                                  f"the writer); request refused so that no record is lost")
+        with self._slots_lock:
+            self._open_slots += 1
         return AuditSlot(self)
 
     def append(self, record: AuditRecord | dict[str, Any]) -> PendingRecord:
         """Queue one record now (reserve + append); raises ``AuditQueueFull`` when full."""
         return self.reserve().append(record)
 
+    def _slot_done(self) -> None:
+        with self._slots_lock:
+            self._open_slots -= 1
+
     def _enqueue(self, record_id: str, record: AuditRecord | dict[str, Any]) -> PendingRecord:
         try:
+            if self._writer_done:
+                raise RuntimeError(f"the audit log is closed; record {record_id} not written")
             body = serialize_record(record)
         except BaseException:
             self._permits.release()
+            self._slot_done()
             raise
+        self._slot_done()
         future: Future[int] = Future()
         self._queue.put((record_id, body, future))
         return PendingRecord(record_id, future)
@@ -227,11 +242,19 @@ class AuditLog:
         self.store.add_feedback(record_id, rating, comment, utc_now())
 
     # ------------------------------------------------------------------------- shutdown
-    def close(self) -> None:
-        """Drain the queue, sign a final checkpoint, stop the writer and close the database."""
+    def close(self, drain_timeout: float = 10.0) -> None:
+        """Stop admitting, wait (up to ``drain_timeout`` s) for requests in flight to append
+        their records, drain the queue, sign a final checkpoint and close the database."""
         if self._closed:
             return
         self._closed = True
+        deadline = time.monotonic() + drain_timeout
+        while self._open_slots > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._open_slots > 0:
+            logger.warning("audit log closing with %d requests still unrecorded",
+                           self._open_slots)
+        self._writer_done = True
         self._queue.put(None)
         self._writer.join()
         try:
