@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from genai_rt.audit.budgets import BudgetExceeded, BudgetStore
+from genai_rt.audit.budgets import MICRO, BudgetExceeded, BudgetStore, Reservation
 from genai_rt.audit.pricing import ModelPrice, PriceTable
 
 REQUESTS = 1000
@@ -58,6 +59,34 @@ def test_concurrent_requests_never_overrun_across_postgres_replicas(postgres_url
     finally:
         for store in replicas:
             store.close()
+
+
+class CheckThenAct(BudgetStore):
+    """LiteLLM-style: read what is left, then reserve in a second step (not atomic)."""
+
+    def reserve(self, tenant: str, amount_usd: float) -> Reservation:
+        amount = round(amount_usd * MICRO)
+        limit, spent, reserved = self.db.query(
+            "SELECT limit_micro, spent_micro, reserved_micro FROM budget_limits "
+            "WHERE tenant = ?", (tenant,))[0]
+        if spent + reserved + amount > limit:
+            raise BudgetExceeded(f"tenant {tenant!r} budget exceeded")
+        reservation = Reservation(uuid.uuid4().hex, tenant, amount / MICRO)
+        with self.db.transaction() as tx:
+            tx.execute("UPDATE budget_limits SET reserved_micro = reserved_micro + ? "
+                       "WHERE tenant = ?", (amount, tenant))
+            tx.execute("INSERT INTO budget_reservations (id, tenant, amount_micro, state) "
+                       "VALUES (?, ?, ?, 'reserved')", (reservation.id, tenant, amount))
+        return reservation
+
+
+def test_the_race_catches_a_check_then_act_budget(tmp_path: Path) -> None:
+    """The harness above can fail: the non-atomic version overruns under it."""
+    store = CheckThenAct(str(tmp_path / "naive.db"))
+    store.set_budget("acme", WORST * ADMITTABLE)
+    admitted, _ = asyncio.run(_race([store], actual=WORST))
+    assert admitted > ADMITTABLE and store.usage("acme").spent > store.usage("acme").limit
+    store.close()
 
 
 def test_cancel_settles_on_actual_use_and_returns_the_rest(tmp_path: Path) -> None:
