@@ -161,9 +161,9 @@ class AuditLog:
             self._permits.release()
             self._slot_done()
             raise
-        self._slot_done()
         future: Future[int] = Future()
         self._queue.put((record_id, body, future))
+        self._slot_done()  # after the put: close() then queues its stop behind this record
         return PendingRecord(record_id, future)
 
     @property
