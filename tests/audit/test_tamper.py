@@ -6,10 +6,11 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from genai_rt.audit import AuditLog
-from genai_rt.audit.merkle import leaf_hash
+from genai_rt.audit.merkle import Frontier, leaf_hash
 from genai_rt.cli import main
 
 from tests.audit.helpers import make_record
@@ -127,3 +128,29 @@ def test_a_record_appended_behind_the_writers_back_is_named(
     code, out = _verify(closed_log, capsys)
     assert code == 1 and f"INSERTED: record {RECORDS}: the row at position {RECORDS} is beyond" \
         in out, out
+
+
+def test_a_log_cut_back_with_its_checkpoints_rewritten_fails_an_outside_checkpoint(
+        closed_log: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    saved = tmp_path / "checkpoint.json"
+    assert main(["audit", "checkpoint", "--out", str(saved), "--audit-url", closed_log]) == 0
+    capsys.readouterr()
+
+    def cut_back(conn: sqlite3.Connection) -> None:  # drop the tail and cover the tracks
+        conn.execute("DELETE FROM audit_records WHERE idx >= 16")
+        conn.execute("DELETE FROM audit_checkpoints WHERE tree_size > 16")
+        leaves = [bytes(r[0]) for r in conn.execute(
+            "SELECT leaf_hash FROM audit_records ORDER BY idx")]
+        frontier = Frontier()
+        for leaf in leaves:
+            frontier.append(leaf)
+        conn.execute("UPDATE audit_head SET size = ?, frontier = ?, root = ?",
+                     (frontier.size, frontier.to_bytes(), frontier.root()))
+
+    _edit(closed_log, cut_back)
+    code, out = _verify(closed_log, capsys)
+    assert code == 0, out  # the log alone looks like a shorter, valid log
+    assert main(["audit", "verify", "--audit-url", closed_log, "--checkpoint", str(saved)]) == 1
+    out = capsys.readouterr().out
+    assert f"TRUNCATED: log: a signed checkpoint covers {RECORDS} records but the log holds " \
+        "only 16" in out, out

@@ -1,4 +1,5 @@
-"""``genai-rt audit verify|prove|consistency`` and ``genai-rt feedback export|add``."""
+"""``genai-rt audit verify|checkpoint|prove|consistency``, ``feedback export|add``,
+``budget set|show``."""
 
 from __future__ import annotations
 
@@ -32,6 +33,12 @@ def add_audit_args(parser: argparse.ArgumentParser) -> None:
     verify.add_argument("--public-key", default=None,
                         help="the trusted Ed25519 key (hex, or a PEM file); default: the key "
                              "file next to the log")
+    verify.add_argument("--checkpoint", action="append", default=[],
+                        help="a signed checkpoint kept outside the log (JSON from `audit "
+                             "checkpoint`); repeatable. Catches a log cut back before it")
+    checkpoint = actions.add_parser("checkpoint", help="sign the head now and print the "
+                                                       "checkpoint (keep it outside the log)")
+    checkpoint.add_argument("--out", default=None, help="write the checkpoint JSON here")
     prove = actions.add_parser("prove", help="print an inclusion proof for a record id (or "
                                              "leaf index) against a signed checkpoint")
     prove.add_argument("id", help="record id (or leaf index)")
@@ -41,7 +48,7 @@ def add_audit_args(parser: argparse.ArgumentParser) -> None:
     consistency.add_argument("size1", type=int)
     consistency.add_argument("size2", type=int)
     consistency.add_argument("--out", default=None, help="write the proof JSON here")
-    for sub in (verify, prove, consistency):
+    for sub in (verify, checkpoint, prove, consistency):
         _add_common(sub)
 
 
@@ -74,12 +81,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
     cfg = _config(args)
     _require_log(cfg.audit_url)
     if args.action == "verify":
-        return _verify(cfg, args.public_key)
+        return _verify(cfg, args.public_key, args.checkpoint)
     from genai_rt.audit.log import AuditLog
 
     with AuditLog(cfg.audit_url, key_path=cfg.audit_key, checkpoint_every=cfg.checkpoint_every,
                   synchronous=cfg.audit_sync) as log:
-        if args.action == "prove":
+        if args.action == "checkpoint":
+            signed = log.checkpoint()
+            if signed is None:
+                raise SystemExit("error: the log is empty; nothing to sign")
+            doc = signed.to_dict()
+        elif args.action == "prove":
             doc = log.prove(args.id)
         else:
             from genai_rt.audit.proofs import prove_consistency
@@ -88,15 +100,16 @@ def cmd_audit(args: argparse.Namespace) -> int:
     text = json.dumps(doc, indent=2, sort_keys=True)
     if getattr(args, "out", None):
         Path(args.out).write_text(text + "\n")
-        print(f"wrote the proof to {args.out}; check it with "
-              f"`python -m genai_rt.audit.verifier {args.out}` (stdlib only)")
+        print(f"wrote {args.out}" + ("" if args.action == "checkpoint" else
+              f"; check it with `python -m genai_rt.audit.verifier {args.out}` (stdlib only)"))
     else:
         print(text)
     return 0
 
 
-def _verify(cfg, public_key: str | None) -> int:  # type: ignore[no-untyped-def]
-    from genai_rt.audit.checkpoints import load_public_key
+def _verify(cfg, public_key: str | None,  # type: ignore[no-untyped-def]
+            checkpoint_files: list[str]) -> int:
+    from genai_rt.audit.checkpoints import SignedCheckpoint, load_public_key
     from genai_rt.audit.db import Database
     from genai_rt.audit.store import TreeStore
     from genai_rt.audit.verify_log import verify_store
@@ -107,7 +120,9 @@ def _verify(cfg, public_key: str | None) -> int:  # type: ignore[no-untyped-def]
     key = load_public_key(key_source)
     db = Database(cfg.audit_url, synchronous=cfg.audit_sync)
     try:
-        report = verify_store(TreeStore(db, create=False), key)
+        external = [SignedCheckpoint(**json.loads(Path(f).read_text()))
+                    for f in checkpoint_files]
+        report = verify_store(TreeStore(db, create=False), key, external)
     finally:
         db.close()
     print(report.format())

@@ -9,9 +9,10 @@ What is checked, in order:
    a claimed index missing is a *removed* record, a second row claiming an index is an
    *inserted* one (the copy that does not fit the signed tree), as is a row past the tree head;
    rows whose claims are out of order are *reordered*;
-4. every signed checkpoint: its Ed25519 signature with the trusted key, and the root of the first
-   ``tree_size`` leaves recomputed from the bodies (an edit that also rewrote the stored hashes
-   still changes that root, and a truncated log falls short of its last checkpoint);
+4. every signed checkpoint, stored or kept outside (``--checkpoint``): its Ed25519 signature
+   with the trusted key, and the root of the first ``tree_size`` leaves recomputed from the
+   bodies (an edit that also rewrote the stored hashes still changes that root, and a truncated
+   log falls short of its last checkpoint);
 5. the tree head: its size and root against the records.
 """
 
@@ -19,9 +20,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from genai_rt.audit.checkpoints import SignedCheckpoint
 from genai_rt.audit.merkle import Frontier, leaf_hash, tree_root
 from genai_rt.audit.store import TreeStore
 
@@ -92,8 +95,13 @@ class _Row:
     claim: int | None  # the index the body claims
 
 
-def verify_store(store: TreeStore, public_key: bytes) -> VerifyReport:
-    """Check everything listed in the module docstring; never raises on a damaged log."""
+def verify_store(store: TreeStore, public_key: bytes,
+                 external: Sequence[SignedCheckpoint] = ()) -> VerifyReport:
+    """Check everything listed in the module docstring; never raises on a damaged log.
+
+    ``external`` are checkpoints kept outside the database (by a client, a witness, a backup):
+    a log cut back to before one of them, even with its own checkpoints rewritten, fails here.
+    """
     report = VerifyReport()
     if store.db.path is not None and os.path.exists(store.db.path):
         truncated = check_sqlite_length(store.db.path)
@@ -116,7 +124,10 @@ def verify_store(store: TreeStore, public_key: bytes) -> VerifyReport:
                                            f"{row.position} is beyond the tree head "
                                            f"({head_size} records): no append wrote it"))
     _check_order(report, genuine, rows, max(head_size, _max_claim(rows) + 1))
-    _check_checkpoints(report, [r.leaf for r in genuine], checkpoints, public_key)
+    stored = {(cp.tree_size, cp.root) for cp in checkpoints}
+    extra = [cp for cp in external if (cp.tree_size, cp.root) not in stored]
+    all_checkpoints = sorted([*checkpoints, *extra], key=lambda cp: cp.tree_size)
+    _check_checkpoints(report, [r.leaf for r in genuine], all_checkpoints, public_key)
     leaves = [r.leaf for r in genuine]
     if len(leaves) == head_size and tree_root(leaves) != head_root:
         report.problems.append(Problem("checkpoint", None, "the tree head's root does not "
