@@ -85,7 +85,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "model": ("model utilities: `model init DIR` writes the default checkpoint", _cmd_model),
     "generate": ("generate text for prompts with a checkpoint (engine + sampling flags)",
                  _cmd_generate),
-    "audit": ("audit log: `audit verify`, `audit prove ID`, `audit consistency N M`",
+    "audit": ("audit log: `audit verify`, `audit checkpoint`, `audit prove ID`, "
+              "`audit consistency N M`",
               lambda args: _audit_commands().cmd_audit(args)),
     "feedback": ("feedback on audit records: `feedback export`, `feedback add ID RATING`",
                  lambda args: _audit_commands().cmd_feedback(args)),
