@@ -1,8 +1,8 @@
 """Temperature-only sampling (and greedy), with an optional grammar bitmask: inverse-CDF draws
 with ONE uniform number per row instead of Gumbel noise per token.
 
-The race paths (:mod:`genai_rt.kernels.sampling_split`) spend a Philox call and two logs on every
-token of the vocabulary; here a token costs one ``exp``:
+The Gumbel races this replaces spent a Philox call and two logs on every token of the
+vocabulary; here a token costs one ``exp``:
 
 1. ``_chunk_stats_kernel``, one program per (row tile, vocab chunk): over the chunk's allowed
    tokens of x = logits / T, the max ``m``, the sum ``s = sum(exp(x - m))`` and the first argmax.
