@@ -5,7 +5,8 @@ number (CUDA-graph replay of the decoder + LM head + argmax, no engine) for the 
 
 Each request: PROMPT random prompt tokens, then STEPS new tokens with ``ignore_eos``, sampled at
 temperature 0.8 / top-p 0.95 (the Sampler's Triton kernels on CUDA). All requests arrive at
-once, so after their prefills every step decodes the whole batch. Decode tokens/s counts the
+once and the token budget fits every prompt in one prefill step, so every later step decodes
+the whole batch. Decode tokens/s counts the
 tokens after each request's first over the window in which every request was decoding (from the
 last first token to the last finish); ITL is the median over requests of
 (finish - first token) / (tokens - 1).
@@ -78,7 +79,10 @@ def run_engine_benchmark(rec: Recorder, dry: bool, out_dir: Path) -> None:
         config = EngineConfig.from_model(
             "random-llama-3.2-1b-shape", device="cpu" if dry else "cuda",
             max_model_len=max_model_len, num_gpu_blocks=blocks, max_num_seqs=max(batches),
-            max_num_batched_tokens=max(2048, prompt_len), enable_prefix_caching=False)
+            # One step prefills every prompt of the largest batch, so all requests then decode
+            # together (their first tokens land in the same step).
+            max_num_batched_tokens=max(2048, max(batches) * prompt_len),
+            enable_prefix_caching=False)
         llm = LLM.from_engine(EngineCore(config, model=model, tokenizer=tokenizer,
                                          eos_token_ids=[0]))
     except Exception as exc:  # noqa: BLE001 - report and stop this stage
