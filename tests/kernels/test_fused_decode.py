@@ -153,3 +153,18 @@ def _decode_meta(seq_lens: list[int], tables: list[list[int]], device: str):
         query_lens_host=[1] * len(seq_lens), seq_lens_host=seq_lens, max_query_len=1,
         max_seq_len=max(seq_lens), block_size=4)
     return meta, torch.tensor([n - 1 for n in seq_lens], device=device)
+
+
+def test_the_engine_gets_the_fused_ops_with_the_triton_backend() -> None:
+    """What the engine loads on CUDA: select_attention_backend -> triton -> model_ops_for."""
+    from genai_rt.model.attention.select import model_ops_for
+    from genai_rt.model.attention.torch_backend import TorchAttentionBackend
+    from genai_rt.model.attention.triton_backend import TritonAttentionBackend
+
+    ops = model_ops_for(TritonAttentionBackend())
+    assert ops.rms_norm_linear is rms_norm_linear
+    assert ops.silu_mul_linear is silu_mul_linear
+    assert ops.rotary_kv_write is rotary_kv_write
+    assert ops.fused_max_tokens == MAX_ROWS
+    torch_ops = model_ops_for(TorchAttentionBackend())
+    assert torch_ops.rms_norm_linear is None and torch_ops.rotary_kv_write is None
