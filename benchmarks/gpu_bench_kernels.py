@@ -391,10 +391,10 @@ def bench_sampling(rec: Recorder, dry: bool, device: str) -> None:
                     status=("ok" if best < target else "below target") if not dry
                     else "dry-run",
                     check=check,
-                    note=f"{path}, bitmask fused; "
-                         f"{'-' if graph_us is None else f'{graph_us:.1f}'} us graph replay; "
-                         f"rejection rounds max {int(rounds.max())}; Sampler step (mask apply + "
-                         f"kernels + host copy) {step_us:.1f} us")
+                    note=f"graph replay {'-' if graph_us is None else f'{graph_us:.1f}'} us; "
+                         f"whole Sampler step (mask apply + kernels + host copy) {step_us:.1f} "
+                         f"us; {path}, bitmask fused"
+                         + (f", rounds max {int(rounds.max())}" if path == "rejection" else ""))
         except Exception as exc:  # noqa: BLE001
             rec.error(f"{name} {shape}", exc)
 
