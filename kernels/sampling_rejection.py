@@ -67,6 +67,9 @@ def sample_rejection_ref(
     return probs
 
 
+MAX_ROUNDS: tl.constexpr = tl.constexpr(256)
+
+
 @triton.jit
 def _support_mass(logits_ptr, bitmask_ptr, row, vocab, logits_stride, bitmask_stride,
                   bitmask_words, inv_temp, row_max, low, HAS_MASK: tl.constexpr,
@@ -171,7 +174,14 @@ def _rejection_kernel(
             mass_above += tl.sum(tl.where(above, tl.exp(x - row_max[:, None]), 0.0), axis=1)
         accept = (~k_on | (count_above < top_k)) & (~p_on | (mass_above < top_p * p_total))
         accept = accept | (count_above == 0)  # the max is always kept (rounding aside)
-        newly = ~done & accept
+        # A finite row ends within its count of distinct values, and each rejection halves the
+        # support mass on average (~17 rounds for top-k 1 over a flat 128k row); MAX_ROUNDS
+        # bounds the loop whatever the input, accepting the candidate then (in the support).
+        accept = accept | (rounds + 1 >= MAX_ROUNDS)
+        # No candidate: NaN/inf logits (the caller flags those rows); stop, never spin.
+        stuck = candidate < 0
+        newly = ~done & accept & ~stuck
+        done = done | stuck
         token = tl.where(newly, candidate, token)
         rejected = ~done & ~accept
         low = tl.where(rejected, value_key + 1, low)

@@ -75,3 +75,17 @@ def test_bad_input_names_the_problem(device) -> None:
         sample_rejection(logits, t, k.long(), p, m, seeds)
     with pytest.raises(ValueError, match="bitmask must be int32"):
         sample_rejection(logits, t, k, p, m, seeds, torch.zeros(2, 1, device=device))
+
+
+def test_non_finite_rows_end_without_a_token(device) -> None:
+    """NaN / +inf logits give no candidate: the loop stops (a spin here would hang the GPU) and
+    the row returns -1 or a token the Sampler then refuses (its amax is not finite)."""
+    logits = torch.randn(3, 40, generator=torch.Generator().manual_seed(1))
+    logits[0, 5] = float("inf")
+    logits[1, 7] = float("nan")
+    t, k, p, m = _params(3, 1.0, 0, 0.5, 0.0, device)
+    rounds = torch.empty(3, dtype=torch.int32, device=device)
+    out = sample_rejection(logits.to(device), t, k, p, m, torch.tensor([1, 2, 3], device=device),
+                           rounds=rounds)
+    assert int(out[0]) == -1
+    assert int(out[2]) >= 0 and int(rounds.max()) < 40

@@ -56,7 +56,7 @@ def test_auto_without_the_kernels_falls_back_to_torch(monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda c: "-".join(map(str, c)))
 def test_kernel_and_torch_paths_follow_the_same_distribution(
-    config: dict[str, float], monkeypatch: pytest.MonkeyPatch
+    config: dict[str, float], monkeypatch: pytest.MonkeyPatch, device: str
 ) -> None:
     calls = []
     real = sampler.draw_with_kernels
@@ -65,7 +65,7 @@ def test_kernel_and_torch_paths_follow_the_same_distribution(
     torch.manual_seed(0)
     params = SamplingParams(**config)  # type: ignore[arg-type]
     rows = [SamplingRow(params, []) for _ in range(DRAWS)]
-    logits = _logits().expand(DRAWS, VOCAB).contiguous()
+    logits = _logits().expand(DRAWS, VOCAB).contiguous().to(device)
     target = reference_probs(_logits(), rows[0]).double()
     by_kernels = _frequencies(Sampler(VOCAB, [0], draw_backend="triton")(logits, rows).token_ids)
     by_torch = _frequencies(Sampler(VOCAB, [0], draw_backend="torch")(logits, rows).token_ids)
@@ -78,29 +78,30 @@ def test_kernel_and_torch_paths_follow_the_same_distribution(
     assert ((by_kernels - by_torch).abs() <= 5 * 2**0.5 * sigma + 1e-12).all()
 
 
-def test_mixed_batch_on_the_kernels() -> None:
+def test_mixed_batch_on_the_kernels(device: str) -> None:
     """Greedy, seeded, combined filters and temperature-only rows in one step; a seeded row's
     token depends only on its own generator, and every token is in its row's kept set."""
-    logits = torch.stack([_logits(), -_logits(), _logits().flip(0), _logits() * 0.3])
+    cpu_logits = torch.stack([_logits(), -_logits(), _logits().flip(0), _logits() * 0.3])
+    logits = cpu_logits.to(device)
     params = [SamplingParams(temperature=0), SamplingParams(temperature=0.8, seed=5),
               SamplingParams(temperature=1.1, top_k=20, top_p=0.9, min_p=0.02),
               SamplingParams(temperature=1.0, top_k=3, seed=7)]
 
     def rows() -> list[SamplingRow]:
-        return [SamplingRow(p, [], [], make_generator(p.seed) if p.seed is not None else None)
+        return [SamplingRow(p, [], [], None if p.seed is None else make_generator(p.seed, device))
                 for p in params]
 
     kernels = Sampler(VOCAB, [0], draw_backend="triton")
     first = kernels(logits, rows()).token_ids
     again = kernels(logits, rows()).token_ids
-    assert first[0] == int(logits[0].argmax())
+    assert first[0] == int(cpu_logits[0].argmax())
     assert (first[1], first[3]) == (again[1], again[3]), "seeded rows repeat with their seeds"
     for i, row in enumerate(rows()):
-        assert reference_probs(logits[i], row)[first[i]] > 0
+        assert reference_probs(cpu_logits[i], row)[first[i]] > 0
 
 
-def test_kernel_path_refuses_rows_with_nothing_to_draw() -> None:
-    logits = torch.stack([_logits(), torch.full((VOCAB,), float("nan")), _logits()])
+def test_kernel_path_refuses_rows_with_nothing_to_draw(device: str) -> None:
+    logits = torch.stack([_logits(), torch.full((VOCAB,), float("nan")), _logits()]).to(device)
     rows = [SamplingRow(SamplingParams(temperature=1.0), []) for _ in range(3)]
     with pytest.raises(SamplingError, match="row 1"):
         Sampler(VOCAB, [0], draw_backend="triton")(logits, rows)
