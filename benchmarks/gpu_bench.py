@@ -1,6 +1,6 @@
 """The device check's measurements, one stage per process, and the final table.
 
-    python3 benchmarks/gpu_bench.py --stage roofline|kernels|decode --out DIR [--dry-run]
+    python3 benchmarks/gpu_bench.py --stage roofline|kernels|decode|engine --out DIR [--dry-run]
     python3 benchmarks/gpu_bench.py --report --out DIR
 
 Each stage appends JSON lines to DIR/results.jsonl; ``--report`` prints one table from them (and
@@ -84,7 +84,8 @@ def report(out_dir: Path) -> int:
             print(f"  {r['name']} {r['shape']}: {text}"[:160])
     print(f"\npeaks measured in this run: copy {_fmt(copy_gbs)} GB/s, bf16 matmul "
           f"{_fmt(mm_tflops)} TFLOP/s; 'vs torch' > 1 means faster than torch; pct_of_peak is "
-          "of those peaks (decode rows: of the weight+KV roofline)")
+          "of those peaks (decode rows: of the weight+KV roofline; engine rows: of the "
+          "model-only decode of the same batch, us = median inter-token latency)")
     errors = [r for r in rows if str(r.get("status", "")).startswith("ERROR")]
     mismatches = [r for r in rows if str(r.get("check", "")).startswith("MISMATCH")]
     print(f"{len(rows)} rows, {len(errors)} errors, {len(mismatches)} output mismatches against "
@@ -127,7 +128,7 @@ def stage_roofline(rec: Any, dry_run: bool) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=["roofline", "kernels", "decode"])
+    parser.add_argument("--stage", choices=["roofline", "kernels", "decode", "engine"])
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--dry-run", action="store_true", help="CPU, interpreter, tiny shapes")
     parser.add_argument("--out", default=os.environ.get("OUT", "/tmp/gpu_check"))
@@ -153,10 +154,14 @@ def main() -> int:
         from gpu_bench_kernels import run_kernel_benchmarks
 
         run_kernel_benchmarks(rec, args.dry_run)
-    else:
+    elif args.stage == "decode":
         from gpu_bench_decode import run_decode_benchmark
 
         run_decode_benchmark(rec, args.dry_run, out_dir)
+    else:
+        from gpu_bench_engine import run_engine_benchmark
+
+        run_engine_benchmark(rec, args.dry_run, out_dir)
     return 0
 
 

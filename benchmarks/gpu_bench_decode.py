@@ -1,7 +1,8 @@
 """End-to-end decode tokens/s of a Llama-3.2-1B-shaped random bf16 model, against the roofline.
 
 The model is genai_rt's own decoder (genai_rt.model.llama) on the Triton attention backend and
-Triton ops, replayed from CUDA graphs (CudaGraphDecodeRunner, LM head inside the graph). Every
+Triton ops (the fused decode-layer kernels; batch 1 is timed again with the unfused ops),
+replayed from CUDA graphs (CudaGraphDecodeRunner, LM head inside the graph). Every
 sequence has CONTEXT tokens of random KV already cached; each step feeds the previous step's
 greedy tokens back (no host sync inside the timed loop).
 
@@ -16,7 +17,9 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from gpu_bench_common import Recorder
@@ -72,8 +75,8 @@ def _peak_copy_gbs(out_dir: Path) -> float | None:
 
 
 def run_decode_benchmark(rec: Recorder, dry: bool, out_dir: Path) -> None:
-    """Decode tokens/s at batch 1, 16, 64 (tiny model, eager, on the CPU dry run)."""
-    from genai_rt.model.attention.base import AttentionMetadata
+    """Decode tokens/s at batch 1, 16, 64 (tiny model, eager, on the CPU dry run), and batch 1
+    again with the unfused ops."""
     from genai_rt.model.cuda_graph import CudaGraphDecodeRunner
 
     device = "cpu" if dry else "cuda"
@@ -113,59 +116,104 @@ def run_decode_benchmark(rec: Recorder, dry: bool, out_dir: Path) -> None:
             runner = None
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
     copy_gbs = _peak_copy_gbs(out_dir)
+    shape = DecodeShape(context, steps, num_blocks, per_seq_blocks, weight_bytes, copy_gbs, which)
     for batch in batches:
-        try:
-            tables = (1 + torch.randperm(num_blocks - 1, device=device)[: batch * per_seq_blocks]
-                      ).to(torch.int32).view(batch, per_seq_blocks)
-            metas, positions = [], []
-            for step in range(steps):
-                seq_len = context + step + 1
-                pos = torch.full((batch,), seq_len - 1, dtype=torch.int64, device=device)
-                block = tables[:, (seq_len - 1) // BLOCK_SIZE].long()
-                metas.append(AttentionMetadata(
-                    query_start_loc=torch.arange(batch + 1, dtype=torch.int32, device=device),
-                    seq_lens=torch.full((batch,), seq_len, dtype=torch.int32, device=device),
-                    block_tables=tables,
-                    slot_mapping=block * BLOCK_SIZE + (seq_len - 1) % BLOCK_SIZE,
-                    query_lens_host=[1] * batch, seq_lens_host=[seq_len] * batch,
-                    max_query_len=1, max_seq_len=seq_len, block_size=BLOCK_SIZE))
-                positions.append(pos)
+        _measure_batch(rec, f"decode e2e batch {batch}", batch, model, runner, kv_caches, shape,
+                       dry)
+    # The same model with the unfused ops (the fusions' effect at batch 1); graphs re-captured.
+    if not hasattr(model, "ops"):
+        return  # the kernels-only fallback decoder has no ops to swap
+    try:
+        from genai_rt.model.attention.triton_backend import triton_model_ops
 
-            def step_fn(ids: torch.Tensor, i: int) -> torch.Tensor:
-                if runner is not None:
-                    return runner.forward(ids, positions[i], metas[i])
-                return model.compute_logits(model(ids, positions[i], kv_caches, metas[i]))
+        fused_ops = model.ops
+        model.ops = triton_model_ops(fused=False)
+        unfused_runner = None
+        if not dry:
+            unfused_runner = CudaGraphDecodeRunner(model, kv_caches, batch_sizes=(1,),
+                                                   with_logits=True)
+            unfused_runner.capture()
+        _measure_batch(rec, "decode e2e batch 1 unfused ops", 1, model, unfused_runner,
+                       kv_caches, shape, dry)
+        model.ops = fused_ops
+    except Exception as exc:  # noqa: BLE001
+        rec.error("decode e2e batch 1 unfused ops", exc)
 
-            ids = torch.zeros(batch, dtype=torch.int64, device=device)
-            check = None
-            if runner is not None:  # the replayed step must equal the eager one (same KV)
-                replayed = runner.forward(ids, positions[0], metas[0]).clone()
-                eager = model.compute_logits(model(ids, positions[0], kv_caches, metas[0]))
-                err = float((replayed - eager).abs().max())
-                check = f"{'ok' if err <= 1.6e-2 else 'MISMATCH'} (graph vs eager {err:.2g})"
-            for i in range(min(3, steps)):  # warm-up (compiles in the eager/dry path)
-                ids = step_fn(ids, i).argmax(-1)
-            if not dry:
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            for i in range(steps):
-                ids = step_fn(ids, i).argmax(-1)
-            if not dry:
-                torch.cuda.synchronize()
-            step_s = (time.perf_counter() - start) / steps
-            kv_bytes = (batch * (context + steps / 2) * cfg.num_hidden_layers * 2
-                        * cfg.num_key_value_heads * cfg.head_dim * kv_caches[0].element_size())
-            roof_tps = batch / ((weight_bytes + kv_bytes) / (copy_gbs * 1e9)) if copy_gbs else None
-            tps = batch / step_s
-            rec.add(f"decode e2e batch {batch}", f"ctx {context} + {steps} steps", step_s * 1e6,
-                    value=tps, unit="tok/s",
-                    pct_of_peak=100 * tps / roof_tps if roof_tps else None,
-                    target=">=70% of roofline (batch 1)" if batch == 1 else None,
-                    status=("dry-run" if dry else "ok" if roof_tps and tps >= 0.7 * roof_tps
-                            else "below target" if batch == 1 else None), check=check,
-                    note=(f"{which}, "
-                          f"{'CUDA graphs' if runner is not None else 'eager'}; roofline "
-                          f"{roof_tps and round(roof_tps)} tok/s "
-                          f"(weights {weight_bytes / 1e9:.2f} GB + KV {kv_bytes / 1e9:.2f} GB)"))
-        except Exception as exc:  # noqa: BLE001
-            rec.error(f"decode e2e batch {batch}", exc)
+
+@dataclass(frozen=True)
+class DecodeShape:
+    context: int
+    steps: int
+    num_blocks: int
+    per_seq_blocks: int
+    weight_bytes: int
+    copy_gbs: float | None
+    which: str
+
+
+def _measure_batch(rec: Recorder, name: str, batch: int, model: Any, runner: Any,
+                   kv_caches: list[torch.Tensor], shape: DecodeShape, dry: bool) -> None:
+    """Time ``shape.steps`` decode steps of ``batch`` sequences and record one row."""
+    from genai_rt.model.attention.base import AttentionMetadata
+
+    device = "cpu" if dry else "cuda"
+    cfg = model.config
+    context, steps, num_blocks = shape.context, shape.steps, shape.num_blocks
+    per_seq_blocks, weight_bytes = shape.per_seq_blocks, shape.weight_bytes
+    copy_gbs = shape.copy_gbs
+    try:
+        tables = (1 + torch.randperm(num_blocks - 1, device=device)[: batch * per_seq_blocks]
+                  ).to(torch.int32).view(batch, per_seq_blocks)
+        metas, positions = [], []
+        for step in range(steps):
+            seq_len = context + step + 1
+            pos = torch.full((batch,), seq_len - 1, dtype=torch.int64, device=device)
+            block = tables[:, (seq_len - 1) // BLOCK_SIZE].long()
+            metas.append(AttentionMetadata(
+                query_start_loc=torch.arange(batch + 1, dtype=torch.int32, device=device),
+                seq_lens=torch.full((batch,), seq_len, dtype=torch.int32, device=device),
+                block_tables=tables,
+                slot_mapping=block * BLOCK_SIZE + (seq_len - 1) % BLOCK_SIZE,
+                query_lens_host=[1] * batch, seq_lens_host=[seq_len] * batch,
+                max_query_len=1, max_seq_len=seq_len, block_size=BLOCK_SIZE))
+            positions.append(pos)
+
+        def step_fn(ids: torch.Tensor, i: int) -> torch.Tensor:
+            if runner is not None:
+                return runner.forward(ids, positions[i], metas[i])
+            return model.compute_logits(model(ids, positions[i], kv_caches, metas[i]))
+
+        ids = torch.zeros(batch, dtype=torch.int64, device=device)
+        check = None
+        if runner is not None:  # the replayed step must equal the eager one (same KV)
+            replayed = runner.forward(ids, positions[0], metas[0]).clone()
+            eager = model.compute_logits(model(ids, positions[0], kv_caches, metas[0]))
+            err = float((replayed - eager).abs().max())
+            check = f"{'ok' if err <= 1.6e-2 else 'MISMATCH'} (graph vs eager {err:.2g})"
+        for i in range(min(3, steps)):  # warm-up (compiles in the eager/dry path)
+            ids = step_fn(ids, i).argmax(-1)
+        if not dry:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for i in range(steps):
+            ids = step_fn(ids, i).argmax(-1)
+        if not dry:
+            torch.cuda.synchronize()
+        step_s = (time.perf_counter() - start) / steps
+        kv_bytes = (batch * (context + steps / 2) * cfg.num_hidden_layers * 2
+                    * cfg.num_key_value_heads * cfg.head_dim * kv_caches[0].element_size())
+        roof_tps = batch / ((weight_bytes + kv_bytes) / (copy_gbs * 1e9)) if copy_gbs else None
+        tps = batch / step_s
+        rec.add(name, f"ctx {context} + {steps} steps", step_s * 1e6,
+                value=tps, unit="tok/s",
+                pct_of_peak=100 * tps / roof_tps if roof_tps else None,
+                target=">=70% of roofline (batch 1)" if name == "decode e2e batch 1" else None,
+                status=("dry-run" if dry else "ok" if roof_tps and tps >= 0.7 * roof_tps
+                        else "below target" if name == "decode e2e batch 1" else None),
+                check=check,
+                note=(f"{shape.which}, "
+                      f"{'CUDA graphs' if runner is not None else 'eager'}; roofline "
+                      f"{roof_tps and round(roof_tps)} tok/s "
+                      f"(weights {weight_bytes / 1e9:.2f} GB + KV {kv_bytes / 1e9:.2f} GB)"))
+    except Exception as exc:  # noqa: BLE001
+        rec.error(name, exc)

@@ -242,6 +242,85 @@ def bench_small_ops(rec: Recorder, dry: bool, device: str) -> None:
             rec.error(f"kv cache write T{tokens}", exc)
 
 
+def bench_fused_decode(rec: Recorder, dry: bool, device: str) -> None:
+    """The fused decode-layer kernels against the unfused pair they replace (Triton op + cuBLAS
+    or two Triton ops), at decode sizes; graph replay is what the engine's decode runs."""
+    from genai_rt.kernels.kv_cache_write import write_kv_cache
+    from genai_rt.kernels.rms_norm import rms_norm
+    from genai_rt.kernels.rms_norm_linear import rms_norm_linear, rms_norm_linear_ref
+    from genai_rt.kernels.rotary import rotary_embedding
+    from genai_rt.kernels.rotary_kv_write import rotary_kv_write, rotary_kv_write_ref
+    from genai_rt.kernels.silu_and_mul import silu_and_mul
+    from genai_rt.kernels.silu_mul_linear import silu_mul_linear, silu_mul_linear_ref
+
+    dtype = torch.float32 if dry else BF16
+    hidden, inter, heads, kv_heads, head_dim = (64, 96, 4, 2, 16) if dry else (2048, 8192, 32,
+                                                                                8, 64)
+    qkv_out = (heads + 2 * kv_heads) * head_dim
+    for tokens in ([3] if dry else [1, 16]):
+        cases: list[tuple[str, str, Callable[[], Any], Callable[[], Any], int, Callable[[], str]]]
+        cases = []
+        x = torch.randn(tokens, hidden, dtype=dtype, device=device)
+        res = torch.randn_like(x)
+        g = torch.randn(hidden, dtype=dtype, device=device)
+        w_qkv = torch.randn(hidden, qkv_out, dtype=dtype, device=device) * hidden**-0.5
+        cases.append((
+            "rmsnorm+QKV proj (fused)", f"T{tokens} {hidden}->{qkv_out}",
+            lambda: rms_norm_linear(x, res, g, 1e-5, w_qkv, True),
+            lambda: torch.mm(rms_norm(x, res, g, 1e-5)[0], w_qkv),
+            w_qkv.numel() * w_qkv.element_size(),
+            lambda: _compare(rms_norm_linear(x, res, g, 1e-5, w_qkv, True)[0],
+                             rms_norm_linear_ref(x, res, g, 1e-5, w_qkv, True)[0])))
+        gate_up = torch.randn(tokens, 2 * inter, dtype=dtype, device=device)
+        w_down = torch.randn(hidden, inter, dtype=dtype, device=device) * inter**-0.5
+        cases.append((
+            "SiLU-mul+down proj (fused)", f"T{tokens} {inter}->{hidden}",
+            lambda: silu_mul_linear(gate_up, w_down, False),
+            lambda: F.linear(silu_and_mul(gate_up), w_down),
+            w_down.numel() * w_down.element_size(),
+            lambda: _compare(silu_mul_linear(gate_up, w_down, False),
+                             silu_mul_linear_ref(gate_up, w_down, False))))
+        q = torch.randn(tokens, heads, head_dim, dtype=dtype, device=device)
+        k = torch.randn(tokens, kv_heads, head_dim, dtype=dtype, device=device)
+        v = torch.randn_like(k)
+        pos = torch.randint(0, 4096, (tokens,), device=device)
+        cos_sin = torch.randn(4096, head_dim, dtype=dtype, device=device)
+        kv_cache = torch.zeros(2, tokens // 16 + 8, 16, kv_heads, head_dim, dtype=dtype,
+                               device=device)
+        slots = torch.randperm(kv_cache.shape[1] * 16, device=device)[:tokens]
+
+        def rotary_check() -> str:
+            ours, ref = [(q.clone(), k.clone(), torch.zeros_like(kv_cache)) for _ in range(2)]
+            rotary_kv_write(pos, ours[0], ours[1], v, cos_sin, ours[2], slots)
+            rotary_kv_write_ref(pos, ref[0], ref[1], v, cos_sin, ref[2], slots)
+            return _compare(ours[2], ref[2])
+
+        def unfused_rotary() -> None:
+            rotary_embedding(pos, q, k, cos_sin)
+            write_kv_cache(k, v, kv_cache, slots)
+
+        cases.append((
+            "rotary+KV write (fused)", f"T{tokens} H{heads}/{kv_heads}",
+            lambda: rotary_kv_write(pos, q, k, v, cos_sin, kv_cache, slots), unfused_rotary,
+            (2 * q.numel() + 4 * k.numel()) * q.element_size(), rotary_check))
+        for name, shape, ours, unfused, moved, check in cases:
+            try:
+                verdict = check()
+                us = median_us(ours, dry)
+                unfused_us = median_us(unfused, dry)
+                graph_us = graph_median_us(ours, dry)
+                unfused_graph_us = graph_median_us(unfused, dry)
+                graphs = ("graph replay: n/a on CPU" if graph_us is None or unfused_graph_us is None
+                          else f"graph replay {graph_us:.1f} us fused vs {unfused_graph_us:.1f} us "
+                               f"unfused ({unfused_graph_us / graph_us:.2f}x), "
+                               f"{moved / graph_us / 1e3:.0f} GB/s")
+                rec.add(name, shape, us, value=moved / us / 1e3, unit="GB/s",
+                        torch_us=unfused_us, check=verdict,
+                        note=f"'torch' column = the unfused pair it replaces; {graphs}")
+            except Exception as exc:  # noqa: BLE001
+                rec.error(f"{name} {shape}", exc)
+
+
 def _torch_sample(logits: torch.Tensor, allowed: torch.Tensor, temperature: float,
                   top_k: int, top_p: float) -> torch.Tensor:
     """The plain-torch sampler: mask, temperature, sort-based top-k/top-p, multinomial."""
@@ -258,9 +337,11 @@ def _torch_sample(logits: torch.Tensor, allowed: torch.Tensor, temperature: floa
 
 
 def bench_sampling(rec: Recorder, dry: bool, device: str) -> None:
-    from genai_rt import _core
-    from genai_rt.kernels.sampling import sample_tokens
-    from genai_rt.sampling import apply_token_bitmask
+    """The engine's sampling kernels with the grammar bitmask fused in, and the whole Sampler
+    step (bitmask apply, kernels, validity, the one host copy) as the engine calls it."""
+    from genai_rt.kernels.sampling_rejection import sample_rejection
+    from genai_rt.kernels.sampling_temperature import sample_temperature
+    from genai_rt.sampling import Sampler, SamplingParams, SamplingRow
 
     rows, vocab = (2, 1000) if dry else (64, 128256)
     logits = torch.randn(rows, vocab, device=device) * 3
@@ -269,44 +350,51 @@ def bench_sampling(rec: Recorder, dry: bool, device: str) -> None:
     shifts = torch.arange(32, device=device, dtype=torch.int32)
     allowed = ((bitmask.unsqueeze(-1) >> shifts) & 1).bool().view(rows, -1)[:, :vocab]
     seeds = torch.arange(rows, device=device)
-    mask_backend = "cuda" if logits.is_cuda and _core.built_with_cuda else (
-        "triton" if logits.is_cuda else "torch")
+    per_program = 1 if device == "cuda" else 2
+    temperature = torch.full((rows,), 0.7, device=device)
     for top_k, top_p in [(0, 1.0), (50, 0.9), (0, 0.9)]:
         name = f"bitmask+sample k={top_k} p={top_p}"
         shape = f"B{rows} V{vocab} fp32"
         try:
-            temperature = torch.full((rows,), 0.7, device=device)
-            # Filters not asked for stay None: no threshold launch, as the engine would call it.
-            tk = torch.full((rows,), top_k, dtype=torch.int32, device=device) if top_k else None
-            tp = torch.full((rows,), top_p, device=device) if top_p < 1 else None
-            mp = None
-            # Rows with top-k and top-p off take kernels/sampling_split.py (chunk-parallel).
-            path = "split-row" if tk is None and tp is None else "per-row"
-            work = logits.clone()
+            tk = torch.full((rows,), top_k, dtype=torch.int32, device=device)
+            tp = torch.full((rows,), top_p, device=device)
+            mp = torch.zeros(rows, device=device)
+            rounds = torch.zeros(rows, dtype=torch.int32, device=device)
+            if top_k == 0 and top_p >= 1:
+                path = "temperature (inverse CDF)"
 
-            def ours() -> torch.Tensor:
-                # Masking is idempotent, so the same buffer serves every call without a reset.
-                apply_token_bitmask(work, bitmask, backend=mask_backend)
-                return sample_tokens(work, temperature, tk, tp, mp, seeds=seeds)
+                def ours(t: torch.Tensor = temperature) -> torch.Tensor:
+                    return sample_temperature(logits, t, seeds, bitmask,
+                                              rows_per_program=per_program)
+            else:
+                path = "rejection"
 
-            def fused() -> torch.Tensor:
-                return sample_tokens(logits, temperature, tk, tp, mp, seeds=seeds,
-                                     bitmask=bitmask)
+                def ours(t: torch.Tensor = temperature) -> torch.Tensor:
+                    return sample_rejection(logits, t, tk, tp, mp, seeds, bitmask,
+                                            rows_per_program=per_program, rounds=rounds,
+                                            top_k_and_top_p=top_k > 0 and top_p < 1)
 
-            greedy = sample_tokens(logits, torch.zeros(rows, device=device), bitmask=bitmask)
+            greedy = ours(torch.zeros(rows, device=device))
             want = logits.masked_fill(~allowed, float("-inf")).argmax(-1)
             check = "ok (greedy = masked argmax)" if torch.equal(greedy, want) else "MISMATCH"
             us = median_us(ours, dry)
-            fused_us = median_us(fused, dry)
-            graph_us = graph_median_us(fused, dry)
+            graph_us = graph_median_us(ours, dry)
             torch_us = median_us(lambda: _torch_sample(logits, allowed, 0.7, top_k, top_p), dry)
-            rec.add(name, shape, us, torch_us=torch_us, target="<30 us (B64 x 128k)",
-                    status=("ok" if min(us, fused_us) < 30 else "below target") if not dry
+            params = SamplingParams(temperature=0.7, top_k=top_k, top_p=top_p)
+            sampler_rows = [SamplingRow(params, []) for _ in range(rows)]
+            sampler = Sampler(vocab, [0], draw_backend="auto" if device == "cuda" else "triton")
+            step_us = median_us(lambda: sampler(logits, sampler_rows, bitmask), dry)
+            best = min(us, graph_us) if graph_us is not None else us
+            target = 30 if top_k == 0 and top_p >= 1 else 100
+            rec.add(name, shape, us, torch_us=torch_us,
+                    target=f"<{target} us (B64 x 128k)",
+                    status=("ok" if best < target else "below target") if not dry
                     else "dry-run",
                     check=check,
-                    note=f"{path} path; mask={mask_backend}+sample; mask fused into sampler: "
-                         f"{fused_us:.1f} us eager, "
-                         f"{'-' if graph_us is None else f'{graph_us:.1f}'} us graph replay")
+                    note=f"graph replay {'-' if graph_us is None else f'{graph_us:.1f}'} us; "
+                         f"whole Sampler step (mask apply + kernels + host copy) {step_us:.1f} "
+                         f"us; {path}, bitmask fused"
+                         + (f", rounds max {int(rounds.max())}" if path == "rejection" else ""))
         except Exception as exc:  # noqa: BLE001
             rec.error(f"{name} {shape}", exc)
 
@@ -337,5 +425,5 @@ def run_kernel_benchmarks(rec: Recorder, dry: bool) -> None:
     device = "cpu" if dry else "cuda"
     torch.manual_seed(0)
     for bench in (bench_decode_attention, bench_extend_attention, bench_small_ops,
-                  bench_sampling, bench_topk):
+                  bench_fused_decode, bench_sampling, bench_topk):
         bench(rec, dry, device)

@@ -103,6 +103,7 @@ fi
 stage roofline 60 "$PY" benchmarks/gpu_bench.py --stage roofline "${BENCH_FLAGS[@]}"
 stage kernels 150 "$PY" benchmarks/gpu_bench.py --stage kernels "${BENCH_FLAGS[@]}"
 stage decode 150 "$PY" benchmarks/gpu_bench.py --stage decode "${BENCH_FLAGS[@]}"
+stage engine 120 "$PY" benchmarks/gpu_bench.py --stage engine "${BENCH_FLAGS[@]}"
 # Kernel configs do not change results; skipping the autotune sweep saves ~40 compiles here.
 stage tests 150 env GENAI_RT_TRITON_AUTOTUNE=0 "$PY" -m pytest -q -p no:cacheprovider tests/kernels \
   --junitxml="$OUT_DIR/pytest_kernels.xml"
@@ -113,6 +114,7 @@ if [[ $DRY_RUN == 0 ]]; then
   # (no grpcio-tools there).
   stage tests-gpu 170 "$PY" -m pytest -q -p no:cacheprovider tests/engine tests/model tests/kv \
     tests/sampling/test_sampler.py tests/sampling/test_sampler_stats.py \
+    tests/sampling/test_sampler_kernels.py \
     --ignore=tests/engine/test_grammar.py --junitxml="$OUT_DIR/pytest_gpu_engine.xml"
 fi
 exit 0

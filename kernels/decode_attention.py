@@ -7,14 +7,13 @@ query heads of that kv group at once (GQA), so each K/V byte is read from memory
 
 from __future__ import annotations
 
-import math
-
 import torch
 import triton
 import triton.language as tl
 from genai_rt.kernels._paged_checks import check_query_and_cache
 from genai_rt.kernels._paged_tile import load_kv_tile, online_softmax_step
 from genai_rt.kernels._tile_dot import AUTOTUNE, INTERPRETED, dot_precision, tile_dot
+from genai_rt.kernels.split_kv import choose_num_splits
 
 
 def gather_kv_ref(
@@ -142,9 +141,8 @@ _split_kernel = (
 
 
 def decode_num_splits(num_seqs: int, kv_heads: int, max_seq_len: int, num_sms: int = 132) -> int:
-    """Enough splits to give every SM ~2 programs, but never a split shorter than one tile."""
-    wanted = math.ceil(2 * num_sms / max(1, num_seqs * kv_heads))
-    return max(1, min(wanted, math.ceil(max(1, max_seq_len) / 64), 64))
+    """The split count of :func:`genai_rt.kernels.split_kv.choose_num_splits` (logged there)."""
+    return choose_num_splits(num_seqs, kv_heads, max_seq_len, num_sms).num_splits
 
 
 def decode_attention(

@@ -1,20 +1,17 @@
-"""Token sampling on the GPU without sorting the vocabulary.
+"""Sort-free sampling thresholds, and the Triton helpers the engine's sampling kernels share.
 
-Rows with top-k and top-p off (temperature sampling or greedy, with bitmask and min-p) take the
-split-row path of :mod:`genai_rt.kernels.sampling_split` (every (draw, vocab chunk) pair a
-program). The others take two launches here:
+The engine draws with :mod:`genai_rt.kernels.sampling_temperature` (temperature only) and
+:mod:`genai_rt.kernels.sampling_rejection` (top-k / top-p / min-p); this module holds what they
+share (the float order key, the scaled masked load, the inverse temperature) and
+``sampling_thresholds``, which the rejection sampler calls for the top-k floor (the k-th largest
+value) of rows with both top-k and top-p.
 
-1. ``_sampling_threshold_kernel``, one program per logits row: the row max, then the smallest
-   kept value as an int32 order key of the float. Min-p is a closed form; top-k is a radix
-   select (4 passes of an 8-bit histogram); top-p packs the candidates above a provable window
-   (tokens too light to ever be kept are skipped) into a scratch row in one pass, then sorts
-   them in registers (≤ ``KEPT_CAP``) or bisects on the key over the packed row
-   (≤ ``PACK_CAP``) or, past that, over the whole row (≤ 32 passes). No full sort of the
-   vocabulary, no [rows, vocab] scratch.
-2. ``_sample_race_kernel``, one program per draw: an exponential race (Gumbel-max) over the kept
-   tokens, ``argmax(x_i - log(-log(u_i)))`` with u from Philox keyed by (the draw's seed, i),
-   the same noise as the split path (``_gumbel_noise``), which draws token i with probability
-   softmax(x)_i restricted to the kept set, in one pass.
+``_sampling_threshold_kernel``, one program per logits row: the row max, then the smallest kept
+value as an int32 order key of the float. Min-p is a closed form; top-k is a radix select (4
+passes of an 8-bit histogram); top-p packs the candidates above a provable window (tokens too
+light to ever be kept are skipped) into a scratch row in one pass, then sorts them in registers
+(≤ ``KEPT_CAP``) or bisects on the key over the packed row (≤ ``PACK_CAP``) or, past that, over
+the whole row (≤ 32 passes). No full sort of the vocabulary, no [rows, vocab] scratch.
 
 Semantics per row, in this order (the reference :func:`sampling_probs_ref` states them in torch):
 bitmask (forbidden tokens dropped) → temperature (x = logits / T; T = 0 means greedy) →
@@ -102,34 +99,9 @@ def _order_key(x):
     return tl.where(bits >= 0, bits, bits ^ 0x7FFFFFFF)
 
 
-# Philox counters of the race noise: token t takes lane (t // NOISE_GROUP) % 4 of the 4 outputs
-# of counter (t // (4 * NOISE_GROUP)) * NOISE_GROUP + t % NOISE_GROUP. One Philox call (~60
-# integer instructions) then serves 4 tokens of the split path instead of 1 (tl.rand computes
-# all 4 outputs and keeps one); a fixed function of t, whatever the tiling.
-NOISE_GROUP: tl.constexpr = tl.constexpr(64)
-
-
-@triton.jit
-def _noise_from_uniform(u):
-    """Gumbel noise -log(E), E = -log(u) ~ Exp(1). tl.rand4x's scale keeps u <= 1 - 2^-23
-    (never 1.0, whose noise would be +inf); u = 0 gives -inf, never drawn."""
-    return -tl.log(-tl.log(u))
-
-
-@triton.jit
-def _gumbel_noise(seed, tokens):
-    """The noise of each token, Philox keyed by (seed, token) (see NOISE_GROUP): a token's
-    noise depends on nothing else, so a draw never depends on the batch or the path."""
-    counter = (tokens // (4 * NOISE_GROUP)) * NOISE_GROUP + tokens % NOISE_GROUP
-    lane = (tokens // NOISE_GROUP) % 4
-    u0, u1, u2, u3 = tl.rand4x(seed, counter)
-    u = tl.where(lane == 0, u0, tl.where(lane == 1, u1, tl.where(lane == 2, u2, u3)))
-    return _noise_from_uniform(u)
-
-
 @triton.jit
 def _inverse_temperature(temperature):
-    """(greedy, 1 / T): both kernels scale logits by the same fp32 value, so keys agree."""
+    """(greedy, 1 / T): every kernel scales logits by the same fp32 value, so keys agree."""
     greedy = temperature <= 0
     return greedy, tl.where(greedy, 1.0, 1.0 / tl.where(greedy, 1.0, temperature))
 
@@ -292,58 +264,6 @@ def _sampling_threshold_kernel(
     tl.store(threshold_ptr + row, lo.to(tl.int32))
 
 
-@triton.jit
-def _sample_race_kernel(
-    logits_ptr, bitmask_ptr, rows_ptr, seeds_ptr, temperature_ptr, threshold_ptr, top_k_ptr,
-    top_p_ptr, out_ptr, num_draws, vocab, logits_stride, bitmask_stride, bitmask_words,
-    HAS_MASK: tl.constexpr, HAS_ROWS: tl.constexpr, SKIP_UNFILTERED: tl.constexpr,
-    BLOCK_DRAWS: tl.constexpr, BLOCK: tl.constexpr,
-):
-    # One program races BLOCK_DRAWS draws side by side: tiles are [BLOCK_DRAWS, BLOCK].
-    draws = tl.program_id(0) * BLOCK_DRAWS + tl.arange(0, BLOCK_DRAWS)
-    draw_ok = draws < num_draws
-    if HAS_ROWS:
-        row = tl.load(rows_ptr + draws, mask=draw_ok, other=0).to(tl.int64)
-    else:  # padding draws past num_draws read row 0, never past the logits
-        row = tl.where(draw_ok, draws, 0).to(tl.int64)
-    store_ok = draw_ok
-    if SKIP_UNFILTERED:  # rows with top-k and top-p off are the split path's (sampling_split)
-        top_k = tl.load(top_k_ptr + row, mask=draw_ok, other=0)
-        top_p = tl.load(top_p_ptr + row, mask=draw_ok, other=1.0)
-        store_ok = draw_ok & (((top_k > 0) & (top_k < vocab)) | (top_p < 1.0))
-    seed = tl.load(seeds_ptr + draws, mask=draw_ok, other=0)[:, None]
-    greedy, inv_temp = _inverse_temperature(
-        tl.load(temperature_ptr + row, mask=draw_ok, other=1.0)[:, None])
-    threshold = tl.load(threshold_ptr + row, mask=draw_ok, other=0)[:, None]
-    row = row[:, None]
-    offs = tl.arange(0, BLOCK)[None, :]
-    best = tl.full([BLOCK_DRAWS], float("-inf"), tl.float32)
-    best_token = tl.full([BLOCK_DRAWS], -1, tl.int32)
-    for start in range(0, vocab, BLOCK):
-        tokens = start + offs
-        x = _load_scaled(logits_ptr, bitmask_ptr, row, tokens, vocab, logits_stride,
-                         bitmask_stride, bitmask_words, inv_temp, HAS_MASK)
-        kept = (_order_key(x) >= threshold) & (x > float("-inf"))
-        score = tl.where(greedy, x, x + _gumbel_noise(seed, tokens))
-        score = tl.where(kept, score, float("-inf"))
-        block_best = tl.max(score, axis=1)
-        block_token = start + tl.argmax(score, axis=1)
-        better = block_best > best
-        best_token = tl.where(better, block_token, best_token)
-        best = tl.where(better, block_best, best)
-    tl.store(out_ptr + draws, best_token.to(tl.int64), mask=store_ok)
-
-
-def _per_row(value, rows: int, dtype: torch.dtype, device, default, name: str) -> torch.Tensor:
-    if value is None:
-        value = default
-    if isinstance(value, (int, float)):
-        return torch.full((rows,), value, dtype=dtype, device=device)
-    if value.shape != (rows,):
-        raise ValueError(f"{name} must be a scalar or [{rows}], got {tuple(value.shape)}")
-    return value.to(device=device, dtype=dtype)
-
-
 def sampling_thresholds(
     logits: torch.Tensor,
     temperature: torch.Tensor,
@@ -352,8 +272,8 @@ def sampling_thresholds(
     min_p: torch.Tensor,
     bitmask: torch.Tensor | None,
 ) -> torch.Tensor:
-    """First launch of :func:`sample_tokens` when a filter is asked for: per row, the int32
-    order key (see ``_order_key``) of the smallest kept value of ``x = logits * (1 / T)``.
+    """Per row, the int32 order key (see ``_order_key``) of the smallest kept value of
+    ``x = logits * (1 / T)`` under the filters of :func:`sampling_probs_ref`.
 
     All per-row arguments are ``[rows]`` tensors on logits' device (fp32, top_k int32).
     """
@@ -372,100 +292,3 @@ def sampling_thresholds(
         BLOCK=block, CAP=KEPT_CAP, PACK=PACK_CAP, num_warps=8,
     )
     return threshold
-
-
-def sample_tokens(
-    logits: torch.Tensor,
-    temperature: torch.Tensor | float,
-    top_k: torch.Tensor | int | None = None,
-    top_p: torch.Tensor | float | None = None,
-    min_p: torch.Tensor | float | None = None,
-    seeds: torch.Tensor | None = None,
-    bitmask: torch.Tensor | None = None,
-    rows: torch.Tensor | None = None,
-    out: torch.Tensor | None = None,
-    draws_per_program: int = 1,
-) -> torch.Tensor:
-    """Draw one token per draw from each row's filtered distribution (see module docstring).
-
-    Parameters
-    ----------
-    logits : torch.Tensor
-        ``[num_rows, vocab]`` fp32/fp16/bf16, contiguous rows.
-    temperature, top_p, min_p : torch.Tensor or float
-        Per row ``[num_rows]`` or one value for all; temperature 0 is greedy; top_p 1 and
-        min_p 0 are off.
-    top_k : torch.Tensor or int, optional
-        Per row; ≤ 0 or ≥ vocab is off.
-    seeds : torch.Tensor, optional
-        int64 ``[num_draws]``: the Philox key of each draw (vary it per step). Default zeros.
-    bitmask : torch.Tensor, optional
-        int32 ``[num_rows, ceil(vocab / 32)]`` grammar mask; bit 0 forbids the token.
-    rows : torch.Tensor, optional
-        ``[num_draws]`` logits row of each draw (parallel samples of one prompt share a row);
-        default one draw per row.
-    out : torch.Tensor, optional
-        int64 ``[num_draws]`` to write into.
-    draws_per_program : int
-        Draws raced side by side in one program (a power of two); many draws of few rows
-        (statistics, n-best) go faster with more.
-
-    Returns
-    -------
-    torch.Tensor
-        int64 ``[num_draws]`` token ids; -1 for a row with no allowed token.
-    """
-    if logits.dim() != 2 or logits.stride(1) != 1:
-        raise ValueError(f"logits must be [rows, vocab] with contiguous rows, "
-                         f"got {tuple(logits.shape)}")
-    num_rows, vocab = logits.shape
-    dev = logits.device
-    temperature = _per_row(temperature, num_rows, torch.float32, dev, 1.0, "temperature")
-    top_k_t = _per_row(top_k, num_rows, torch.int32, dev, 0, "top_k")
-    top_p_t = _per_row(top_p, num_rows, torch.float32, dev, 1.0, "top_p")
-    min_p_t = _per_row(min_p, num_rows, torch.float32, dev, 0.0, "min_p")
-    num_draws = num_rows if rows is None else rows.shape[0]
-    seeds = torch.zeros(num_draws, dtype=torch.int64, device=dev) if seeds is None else seeds
-    if seeds.shape != (num_draws,) or seeds.dtype != torch.int64:
-        raise ValueError(f"seeds must be int64 [{num_draws}], got {seeds.dtype} "
-                         f"{tuple(seeds.shape)}")
-    if bitmask is not None and (bitmask.dtype != torch.int32 or bitmask.dim() != 2
-                                or bitmask.shape[0] != num_rows or bitmask.stride(1) != 1):
-        raise ValueError(f"bitmask must be int32 [{num_rows}, words], got {bitmask.dtype} "
-                         f"{tuple(bitmask.shape)}")
-    if draws_per_program < 1 or draws_per_program & (draws_per_program - 1):
-        raise ValueError(f"draws_per_program must be a power of two, got {draws_per_program}")
-    out = torch.empty(num_draws, dtype=torch.int64, device=dev) if out is None else out
-    if num_draws == 0:
-        return out
-    if rows is not None and rows.shape != (num_draws,):
-        raise ValueError(f"rows must be [{num_draws}], got {tuple(rows.shape)}")
-    # Which path a row takes is decided per row from its own top_k/top_p (on the device when
-    # they are tensors: no host sync), so a seeded draw never depends on the batch around it.
-    k_on = isinstance(top_k, int) and 0 < top_k < vocab
-    p_on = isinstance(top_p, (int, float)) and top_p < 1
-    k_off = top_k is None or (isinstance(top_k, int) and not k_on)
-    p_off = top_p is None or (isinstance(top_p, (int, float)) and not p_on)
-    split_rows = not (k_on or p_on)  # some rows may need no top-k/top-p
-    filtered_rows = not (k_off and p_off)  # some rows may need them
-    if split_rows:
-        from genai_rt.kernels.sampling_split import sample_split
-
-        min_p_off = min_p is None or (isinstance(min_p, (int, float)) and min_p <= 0)
-        sample_split(logits, temperature, top_k_t, top_p_t, None if min_p_off else min_p_t,
-                     seeds, bitmask, rows, out, check_filters=filtered_rows,
-                     draws_per_program=draws_per_program)
-    if not filtered_rows:
-        return out
-    threshold = sampling_thresholds(logits, temperature, top_k_t, top_p_t, min_p_t, bitmask)
-    mask_arg = bitmask if bitmask is not None else logits
-    mask_stride = bitmask.stride(0) if bitmask is not None else 0
-    block = min(4096, triton.next_power_of_2(vocab))
-    _sample_race_kernel[(triton.cdiv(num_draws, draws_per_program),)](
-        logits, mask_arg, rows if rows is not None else seeds, seeds, temperature, threshold,
-        top_k_t, top_p_t, out, num_draws, vocab, logits.stride(0), mask_stride,
-        bitmask.shape[1] if bitmask is not None else 0, HAS_MASK=bitmask is not None,
-        HAS_ROWS=rows is not None, SKIP_UNFILTERED=split_rows,
-        BLOCK_DRAWS=draws_per_program, BLOCK=max(16, block // draws_per_program), num_warps=8,
-    )
-    return out

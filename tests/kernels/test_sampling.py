@@ -1,17 +1,11 @@
-"""Sampling: the kept set equals the sorted reference's exactly; draws follow its distribution.
-
-Draws use fixed seeds (Philox is deterministic), so these statistical checks do not flake: with
-4000 draws the 5-sigma band per token is ~0.04 wide at p = 0.5; a wrong kept set, a wrong
-temperature or an off-by-one in the race moves frequencies far beyond it.
-"""
+"""Sampling thresholds: the kept set equals the sorted reference's exactly (the draws of the
+engine's kernels are tested in test_sampling_temperature.py and test_sampling_rejection.py)."""
 
 from __future__ import annotations
 
 import pytest
 import torch
-from genai_rt.kernels.sampling import sample_tokens, sampling_probs_ref, sampling_thresholds
-
-DRAWS = 4000
+from genai_rt.kernels.sampling import sampling_probs_ref, sampling_thresholds
 
 
 def _order_key(x: torch.Tensor) -> torch.Tensor:
@@ -70,56 +64,3 @@ def test_kept_set_equals_reference(dtype, temperature, top_k, top_p, min_p, mask
     assert torch.equal(kept, expected)
     if top_k or top_p < 1 or min_p:
         assert (expected.sum(1) < allowed.sum(1)).all(), "the case filters something"
-
-
-@pytest.mark.parametrize("temperature,top_k,top_p,min_p", [
-    (0.8, 0, 1.0, 0.0), (1.3, 5, 1.0, 0.0), (0.7, 0, 0.75, 0.0), (1.0, 9, 0.9, 0.08)])
-def test_draws_follow_reference_distribution(temperature, top_k, top_p, min_p, device) -> None:
-    vocab = 37
-    gen = torch.Generator().manual_seed(11)
-    logits = (torch.randn(2, vocab, generator=gen) * 1.5).to(device)
-    bitmask = _random_bitmask(2, vocab, 3).to(device)
-    rows = torch.arange(DRAWS, device=device) % 2  # draws alternate between the two rows
-    # Filters left off are passed as None: the first case takes the split-row path.
-    tokens = sample_tokens(logits, temperature, top_k or None, top_p if top_p < 1 else None,
-                           min_p or None,
-                           seeds=torch.arange(DRAWS, device=device) * 7919, bitmask=bitmask,
-                           rows=rows, draws_per_program=128)
-    probs = sampling_probs_ref(logits.cpu(), *_params(2, temperature, top_k, top_p, min_p),
-                               bitmask=bitmask.cpu())
-    for r in range(2):
-        got = tokens[rows == r].cpu()
-        freq = torch.bincount(got, minlength=vocab).double() / got.numel()
-        sigma = (probs[r] * (1 - probs[r]) / got.numel()).sqrt()
-        assert (freq[probs[r] == 0] == 0).all(), "drew a token outside the kept set"
-        assert ((freq - probs[r]).abs() <= 5 * sigma + 1e-12).all(), (freq, probs[r])
-
-
-def test_greedy_rows_take_the_allowed_argmax_and_empty_rows_give_minus_one(device) -> None:
-    logits = torch.tensor([[0.0, 5.0, 1.0, 9.0], [3.0, 3.0, 1.0, 0.0], [1.0, 2.0, 3.0, 4.0]])
-    bitmask = torch.tensor([[0b0111], [0b1111], [0]], dtype=torch.int32)  # row 0: 9 forbidden
-    temperature = torch.tensor([0.0, 0.0, 1.0])
-    out = sample_tokens(logits.to(device), temperature.to(device),
-                        seeds=torch.tensor([1, 2, 3], device=device), bitmask=bitmask.to(device))
-    assert out.cpu().tolist() == [1, 0, -1]  # ties: the first maximum
-
-
-def test_same_seed_same_token_and_seeds_matter(device) -> None:
-    logits = torch.zeros(1, 500, device=device)  # uniform: every draw is the seed's choice
-    rows = torch.zeros(64, dtype=torch.int64, device=device)
-    a = sample_tokens(logits, 1.0, seeds=torch.arange(64, device=device), rows=rows,
-                      draws_per_program=64)
-    b = sample_tokens(logits, 1.0, seeds=torch.arange(64, device=device), rows=rows,
-                      draws_per_program=16)
-    assert torch.equal(a, b)
-    assert a.unique().numel() > 50
-
-
-def test_bad_input_names_the_problem(device) -> None:
-    logits = torch.zeros(2, 10, device=device)
-    with pytest.raises(ValueError, match="temperature must be"):
-        sample_tokens(logits, torch.ones(3, device=device))
-    with pytest.raises(ValueError, match="seeds must be int64"):
-        sample_tokens(logits, 1.0, seeds=torch.zeros(2, dtype=torch.int32, device=device))
-    with pytest.raises(ValueError, match="bitmask must be int32"):
-        sample_tokens(logits, 1.0, bitmask=torch.zeros(2, 1, dtype=torch.int64, device=device))

@@ -1,9 +1,10 @@
 """CUDA graphs for pure-decode steps: capture once per batch size, replay with copied inputs.
 
-A decode step of a small model is dominated by launch overhead (16 layers x ~10 kernels); one
-graph replay launches them all at once. Inputs live in static buffers; a batch of n sequences
-runs the graph captured for the smallest size >= n, its padding rows writing no KV (slot -1)
-and attending over one token of block 0. Anything else (prefill, mixed, too large) runs eagerly.
+A decode step of a small model is dominated by launch overhead (16 layers x 6-7 kernels with
+the fused decode ops, 11 without); one graph replay launches them all at once. Inputs live in
+static buffers; a batch of n sequences runs the graph captured for the smallest size >= n, its
+padding rows writing no KV (slot -1) and attending over one token of block 0. Anything else
+(prefill, mixed, too large) runs eagerly.
 
 The attention backend must not size launches from per-step host values other than the ones
 captured: the Triton decode kernel sizes its split count from ``meta.max_seq_len``, which the

@@ -24,7 +24,19 @@ from genai_rt.model.hf_config import HFModelConfig
 
 @dataclass(frozen=True)
 class ModelOps:
-    """The small ops the decoder calls; a device dispatch may swap in Triton versions."""
+    """The small ops the decoder calls; a device dispatch may swap in Triton versions.
+
+    The optional fused ops (None: unfused) cut a decode layer's launches:
+
+    - ``rms_norm_linear(x, residual, norm_weight, eps, weight, transposed, bias)`` ->
+      ``(projected, new_residual)``: residual + RMSNorm computed inside the QKV / gate-up
+      projection, used when a step has at most ``fused_max_tokens`` tokens;
+    - ``silu_mul_linear(gate_up, weight, transposed)``: SiLU-and-mul inside the down projection,
+      same condition;
+    - ``rotary_kv_write(positions, q, k, v, cos_sin_cache, kv_cache, slot_mapping)``: rotary and
+      the KV-cache write in one launch, for every step, with a backend that has ``attend`` (the
+      attention without its own write).
+    """
 
     rms_norm: Callable[
         [torch.Tensor, torch.Tensor | None, torch.Tensor, float],
@@ -34,6 +46,10 @@ class ModelOps:
         [torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], None
     ] = layers.rotary_embedding
     silu_and_mul: Callable[[torch.Tensor], torch.Tensor] = layers.silu_and_mul
+    rms_norm_linear: Callable[..., tuple[torch.Tensor, torch.Tensor]] | None = None
+    silu_mul_linear: Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor] | None = None
+    rotary_kv_write: Callable[..., None] | None = None
+    fused_max_tokens: int = 0
 
 
 def _empty(*shape: int) -> nn.Parameter:
@@ -101,19 +117,39 @@ class LlamaDecoderLayer(nn.Module):
         ops: ModelOps,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         # hidden, residual: [T, H]
-        normed, residual = ops.rms_norm(hidden, residual, self.input_layernorm, self.eps)
-        qkv = self.qkv_proj(normed)  # [T, q + 2 kv]
+        num_tokens = hidden.shape[0]
+        fused = num_tokens <= ops.fused_max_tokens
+        qkv, residual = self._norm_project(hidden, residual, self.input_layernorm,
+                                           self.qkv_proj, ops, fused)  # [T, q + 2 kv]
         q, k, v = qkv.split([self.q_size, self.kv_size, self.kv_size], dim=-1)
-        num_tokens = qkv.shape[0]
         q = q.reshape(num_tokens, self.num_heads, self.head_dim)
         k = k.reshape(num_tokens, self.num_kv_heads, self.head_dim)
         v = v.reshape(num_tokens, self.num_kv_heads, self.head_dim)
-        ops.rotary_embedding(positions, q, k, cos_sin_cache)
-        attn = backend.forward(q, k, v, kv_cache, meta, self.scale)  # [T, heads, D]
+        attend = getattr(backend, "attend", None)
+        if ops.rotary_kv_write is not None and attend is not None:
+            ops.rotary_kv_write(positions, q, k, v, cos_sin_cache, kv_cache, meta.slot_mapping)
+            attn = attend(q, kv_cache, meta, self.scale)  # [T, heads, D]
+        else:
+            ops.rotary_embedding(positions, q, k, cos_sin_cache)
+            attn = backend.forward(q, k, v, kv_cache, meta, self.scale)
         hidden = self.o_proj(attn.reshape(num_tokens, self.q_size))
-        normed, residual = ops.rms_norm(hidden, residual, self.post_attention_layernorm, self.eps)
-        hidden = self.down_proj(ops.silu_and_mul(self.gate_up_proj(normed)))  # [T, H]
-        return hidden, residual
+        gate_up, residual = self._norm_project(hidden, residual, self.post_attention_layernorm,
+                                               self.gate_up_proj, ops, fused)
+        if fused and ops.silu_mul_linear is not None:
+            down = self.down_proj
+            return ops.silu_mul_linear(gate_up, down.weight, down.transposed), residual
+        return self.down_proj(ops.silu_and_mul(gate_up)), residual  # [T, H]
+
+    def _norm_project(
+        self, hidden: torch.Tensor, residual: torch.Tensor | None, norm_weight: torch.Tensor,
+        proj: Projection, ops: ModelOps, fused: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(proj(rms_norm(hidden + residual)), new residual), in one launch when ``fused``."""
+        if fused and ops.rms_norm_linear is not None:
+            return ops.rms_norm_linear(hidden, residual, norm_weight, self.eps, proj.weight,
+                                       proj.transposed, proj.bias)
+        normed, residual = ops.rms_norm(hidden, residual, norm_weight, self.eps)
+        return proj(normed), residual
 
 
 class LlamaForCausalLM(nn.Module):

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 
 from genai_rt.sampling.bitmask import apply_token_bitmask
+from genai_rt.sampling.kernel_draw import DRAW_BACKENDS, choose_draw_backend, draw_with_kernels
 from genai_rt.sampling.outputs import SamplerOutput, SamplingError
 from genai_rt.sampling.params import SamplingRow
 from genai_rt.sampling.penalties import (
@@ -17,6 +18,8 @@ from genai_rt.sampling.penalties import (
     pad_histories,
 )
 from genai_rt.sampling.top_p import apply_top_p
+from genai_rt.sampling.topk import MAX_TOP_K
+from genai_rt.sampling.topk import top_k as batched_top_k
 from genai_rt.sampling.truncation import apply_min_p, apply_top_k, draw_from_probs
 
 
@@ -52,6 +55,10 @@ class Sampler:
         Width of the logits (the model's output size).
     eos_token_ids : Sequence[int]
         Masked while a row is below its ``min_tokens``.
+    draw_backend : {"auto", "torch", "triton"}
+        Step 6 for random rows: "auto" runs the Triton sampling kernels on CUDA logits
+        (``genai_rt.sampling.kernel_draw``: the same distributions, drawn without a sort) and
+        the torch steps above elsewhere. Top logprobs use the core's CUDA top-k on CUDA.
 
     Examples
     --------
@@ -62,14 +69,19 @@ class Sampler:
     [3]
     """
 
-    def __init__(self, vocab_size: int, eos_token_ids: Sequence[int]) -> None:
+    def __init__(
+        self, vocab_size: int, eos_token_ids: Sequence[int], draw_backend: str = "auto"
+    ) -> None:
         if vocab_size < 1:
             raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
         bad = [t for t in eos_token_ids if not 0 <= t < vocab_size]
         if bad:
             raise ValueError(f"eos_token_ids {bad} are outside the vocabulary [0, {vocab_size})")
+        if draw_backend not in DRAW_BACKENDS:
+            raise ValueError(f"unknown draw_backend {draw_backend!r}; choose from {DRAW_BACKENDS}")
         self.vocab_size = vocab_size
         self.eos_token_ids = list(eos_token_ids)
+        self.draw_backend = draw_backend
 
     def __call__(
         self,
@@ -263,7 +275,12 @@ class Sampler:
             tokens[greedy] = greedy_tokens = greedy_work.argmax(dim=-1)
             valid[greedy] = torch.isfinite(greedy_work.gather(1, greedy_tokens.unsqueeze(1)))[:, 0]
         random = [i for i, r in enumerate(rows) if not r.params.is_greedy]
-        tokens[random], totals = self._draw(work, [rows[i] for i in random], random)
+        random_rows = [rows[i] for i in random]
+        if choose_draw_backend(self.draw_backend, work.device) == "triton":
+            sub = work if len(random) == len(rows) else work[random]
+            tokens[random], valid[random] = draw_with_kernels(sub, random_rows, self.vocab_size)
+            return tokens, valid
+        tokens[random], totals = self._draw(work, random_rows, random)
         # a NaN or +inf logit makes the softmax NaN; an all -inf row too
         valid[random] = torch.isfinite(totals) & (totals > 0)
         return tokens, valid
@@ -320,7 +337,9 @@ class Sampler:
         if k == 0:
             return None
         index = [i for i, w in enumerate(wanted) if w > 0]
-        values, ids = raw[index].topk(min(k, self.vocab_size), dim=-1)
+        k = min(k, self.vocab_size)
+        # On CUDA the core's top-k kernel (torch.topk on CPU and past its k limit).
+        values, ids = batched_top_k(raw[index], k) if k <= MAX_TOP_K else raw[index].topk(k, dim=-1)
         logprobs = (values - lse[index].unsqueeze(1)).tolist()
         ids_list = ids.tolist()
         result: list[list[tuple[int, float]]] = [[] for _ in rows]
