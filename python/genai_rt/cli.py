@@ -73,17 +73,30 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server_cli():  # type: ignore[no-untyped-def]
+    from genai_rt.server import cli_commands
+
+    return cli_commands
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "info": ("show version, build flags, devices, Triton mode and optional backends", _cmd_info),
     "demo": ("run the end-to-end path that exists today and print what it did", _cmd_demo),
     "model": ("model utilities: `model init DIR` writes the default checkpoint", _cmd_model),
     "generate": ("generate text for prompts with a checkpoint (engine + sampling flags)",
                  _cmd_generate),
+    # server (issue 13/14): handlers live in genai_rt.server.cli_commands
+    "serve": ("serve the engine over gRPC (and OpenAI-compatible HTTP with --http-port)",
+              lambda a: _server_cli().cmd_serve(a)),
+    "keys": ("API keys for `serve`: `keys add --file F --tenant T --roles a,b --name N`",
+             lambda a: _server_cli().cmd_keys(a)),
 }
 # Subcommands that take arguments: name -> function adding them to the subparser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "model": _add_model_args,
     "generate": _add_generate_args,
+    "serve": lambda p: _server_cli().add_serve_args(p),
+    "keys": lambda p: _server_cli().add_keys_args(p),
 }
 
 

@@ -1,0 +1,53 @@
+"""Session-scoped server fixtures: one tiny checkpoint, one engine, one authenticated server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from genai_rt.client import Client
+from genai_rt.config import ServerConfig
+from genai_rt.engine.async_engine import Engine
+from genai_rt.server.auth import add_key
+
+from tests.server.harness import ServerThread, engine_config, write_tiny_chat_model
+
+
+@pytest.fixture(scope="session")
+def chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_tiny_chat_model(tmp_path_factory.mktemp("tiny_chat"))
+
+
+@pytest.fixture(scope="session")
+def engine(chat_model: Path) -> Iterator[Engine]:
+    eng = Engine(engine_config(chat_model))
+    yield eng
+    eng.shutdown()
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """name -> key: `gen` (tenant acme, may generate), `other` (tenant beta, may generate),
+    `reader` (tenant acme, role hr only)."""
+    path = tmp_path_factory.mktemp("keys") / "keys.json"
+    return {
+        "file": str(path),
+        "gen": add_key(path, "acme", ["generate"], "gen"),
+        "other": add_key(path, "beta", ["generate"], "other"),
+        "reader": add_key(path, "acme", ["hr"], "reader"),
+    }
+
+
+@pytest.fixture(scope="session")
+def server(engine: Engine, keys: dict[str, str]) -> Iterator[ServerThread]:
+    thread = ServerThread(ServerConfig(port=0, api_keys_file=keys["file"], max_queue=256,
+                                       max_message_bytes=1 << 20), engine=engine)
+    yield thread
+    thread.stop()
+
+
+@pytest.fixture(scope="session")
+def client(server: ServerThread, keys: dict[str, str]) -> Iterator[Client]:
+    with Client(server.target, api_key=keys["gen"], timeout=60) as c:
+        yield c
