@@ -41,8 +41,8 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def server(engine: Engine, keys: dict[str, str]) -> Iterator[ServerThread]:
-    thread = ServerThread(ServerConfig(port=0, api_keys_file=keys["file"], max_queue=256,
-                                       max_message_bytes=1 << 20), engine=engine)
+    thread = ServerThread(ServerConfig(port=0, http_port=0, api_keys_file=keys["file"],
+                                       max_queue=256, max_message_bytes=1 << 20), engine=engine)
     yield thread
     thread.stop()
 
@@ -51,3 +51,13 @@ def server(engine: Engine, keys: dict[str, str]) -> Iterator[ServerThread]:
 def client(server: ServerThread, keys: dict[str, str]) -> Iterator[Client]:
     with Client(server.target, api_key=keys["gen"], timeout=60) as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def http_base(server: ServerThread) -> Iterator[str]:
+    """The OpenAI-compatible endpoint of the same server (same engine, keys and admission)."""
+    from genai_rt.server.http.serve import start_http
+
+    http = server.loop.run(start_http(server.server))
+    yield f"http://127.0.0.1:{http.port}"
+    server.loop.run(http.stop())
