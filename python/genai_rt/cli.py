@@ -79,6 +79,12 @@ def _server_cli():  # type: ignore[no-untyped-def]
     return cli_commands
 
 
+def _audit_commands():  # type: ignore[no-untyped-def]
+    from genai_rt.audit import cli_commands
+
+    return cli_commands
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "info": ("show version, build flags, devices, Triton mode and optional backends", _cmd_info),
     "demo": ("run the end-to-end path that exists today and print what it did", _cmd_demo),
@@ -90,6 +96,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
               lambda a: _server_cli().cmd_serve(a)),
     "keys": ("API keys for `serve`: `keys add --file F --tenant T --roles a,b --name N`",
              lambda a: _server_cli().cmd_keys(a)),
+    "audit": ("audit log: `audit verify`, `audit prove ID`, `audit consistency N M`",
+              lambda args: _audit_commands().cmd_audit(args)),
+    "feedback": ("feedback on audit records: `feedback export`, `feedback add ID RATING`",
+                 lambda args: _audit_commands().cmd_feedback(args)),
 }
 # Subcommands that take arguments: name -> function adding them to the subparser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
@@ -97,6 +107,8 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "generate": _add_generate_args,
     "serve": lambda p: _server_cli().add_serve_args(p),
     "keys": lambda p: _server_cli().add_keys_args(p),
+    "audit": lambda parser: _audit_commands().add_audit_args(parser),
+    "feedback": lambda parser: _audit_commands().add_feedback_args(parser),
 }
 
 

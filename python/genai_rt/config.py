@@ -200,8 +200,6 @@ class ServerConfig:
         gRPC port (0 picks a free one).
     http_port : int | None
         OpenAI-compatible HTTP endpoint; None keeps it off.
-    metrics_port : int | None
-        Prometheus text on its own port; None: only /metrics of the HTTP endpoint, if on.
     model_name : str | None
         The served model id; None takes the checkpoint directory's name.
     api_keys_file : str | None
@@ -221,12 +219,14 @@ class ServerConfig:
         HTTP/2 keepalive ping interval and how long to wait for its ack.
     max_message_bytes : int
         Largest request or response message.
+    prices_file : str | None
+        YAML price table (``model: {input_per_1k, output_per_1k}``); when set, per-tenant
+        budgets in the audit database are enforced (RESOURCE_EXHAUSTED / HTTP 429 past them).
     """
 
     host: str = "127.0.0.1"
     port: int = 50051
     http_port: int | None = None
-    metrics_port: int | None = None
     model_name: str | None = None
     api_keys_file: str | None = None
     tls_cert_file: str | None = None
@@ -238,11 +238,12 @@ class ServerConfig:
     keepalive_time_s: float = 30.0
     keepalive_timeout_s: float = 10.0
     max_message_bytes: int = 4 << 20
+    prices_file: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
             raise ValueError(f"host must be a non-empty string, got {self.host!r}")
-        for name in ("port", "http_port", "metrics_port"):
+        for name in ("port", "http_port"):
             value = getattr(self, name)
             if value is None and name != "port":
                 continue
@@ -286,3 +287,45 @@ def kv_bytes_per_block(
 
 def blocks_for_tokens(num_tokens: int, block_size: int) -> int:
     return math.ceil(num_tokens / block_size)
+
+
+# ---------------------------------------------------------------------------- governance (audit)
+@dataclass(frozen=True)
+class AuditConfig:
+    """The audit log, budgets and observability (issue 12); ``genai-rt audit``/``feedback``
+    and the servers derive their flags from these fields.
+
+    Parameters
+    ----------
+    audit_url : str
+        SQLite file (embedded default) or ``postgresql://…`` shared by replicas.
+    audit_key : str | None
+        Ed25519 signing key (PEM; made when absent). None: ``<audit_url>.key`` for SQLite.
+    checkpoint_every : int
+        Sign a checkpoint every this many records (and on shutdown).
+    audit_queue_size : int
+        Records that may wait for the writer; past it requests are refused.
+    audit_sync : {"FULL", "NORMAL"}
+        SQLite synchronous level; FULL: an acknowledged record survives power loss.
+    metrics_port : int | None
+        Serve Prometheus ``/metrics`` on this port (None: not served).
+    trace_exporter : {"none", "console"}
+        OpenTelemetry span exporter; "none" costs nothing.
+    """
+
+    audit_url: str = "genai_rt_audit.db"
+    audit_key: str | None = None
+    checkpoint_every: int = 1000
+    audit_queue_size: int = 10_000
+    audit_sync: str = "FULL"
+    metrics_port: int | None = None
+    trace_exporter: str = "none"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.audit_url, str) or not self.audit_url:
+            raise ValueError(f"audit_url must be a non-empty string, got {self.audit_url!r}")
+        _positive_int("checkpoint_every", self.checkpoint_every)
+        _positive_int("audit_queue_size", self.audit_queue_size)
+        _choice("audit_sync", self.audit_sync, ("FULL", "NORMAL"))
+        _positive_int("metrics_port", self.metrics_port, allow_none=True)
+        _choice("trace_exporter", self.trace_exporter, ("none", "console"))

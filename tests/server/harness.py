@@ -11,7 +11,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from genai_rt.config import EngineConfig, ServerConfig
+from genai_rt.config import AuditConfig, EngineConfig, ServerConfig
 from genai_rt.engine.async_engine import Engine
 from genai_rt.server.app import GrpcServer
 
@@ -65,13 +65,18 @@ class ServerThread:
     """A started, loaded GrpcServer on ``127.0.0.1:port``."""
 
     def __init__(self, config: ServerConfig, engine: Engine | None = None,
-                 engine_cfg: EngineConfig | None = None, load: bool = True) -> None:
+                 engine_cfg: EngineConfig | None = None, load: bool = True,
+                 audit: AuditConfig | None = None,
+                 on_loaded: Callable[[GrpcServer], None] | None = None) -> None:
         self.loop = LoopThread()
         self.server: GrpcServer = self.loop.call(
-            lambda: GrpcServer(config, engine_config=engine_cfg, engine=engine))
+            lambda: GrpcServer(config, engine_config=engine_cfg, engine=engine,
+                               audit_config=audit))
         self.port = self.loop.run(self.server.start())
         if load:
             self.loop.run(self.server.load())
+            if on_loaded is not None:
+                on_loaded(self.server)
 
     @property
     def target(self) -> str:

@@ -3,6 +3,7 @@ same engine run in process; cancels and deadlines free every KV block."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -140,3 +141,36 @@ def test_info_service(client: Client, server: ServerThread) -> None:
     assert info.auth and not info.tls and not info.draining
     load = client.load()
     assert load.kv_blocks_total == 2048 and 0 <= load.kv_usage <= 1
+
+
+def test_one_audit_record_per_request_incl_cancelled(client: Client,
+                                                     server: ServerThread) -> None:
+    audit = server.server.governance.audit  # type: ignore[union-attr]
+    reply = client.complete("audited", request_id="audit-1", **GREEDY)
+    msgs = list(client.generate("audited", request_id="audit-2", **GREEDY))
+    call = client.generate("audited", request_id="audit-3", temperature=0.0, max_tokens=200,
+                           ignore_eos=True)
+    next(call)
+    call.cancel()
+    wait_idle(client)
+    audit.flush()
+    assert reply.audit_id and msgs[-1].audit_id and reply.audit_id != msgs[-1].audit_id
+    statuses = {}
+    for _, record_id, body, *_ in audit.store.rows():
+        record = json.loads(body)["record"]
+        if record["request_id"].startswith("acme/audit-"):
+            statuses.setdefault(record["request_id"], []).append(
+                (record_id, record["status"]))
+    assert statuses["acme/audit-1"] == [(reply.audit_id, "ok")]
+    assert statuses["acme/audit-2"] == [(msgs[-1].audit_id, "ok")]
+    assert [s for _, s in statuses["acme/audit-3"]] == ["cancelled"]
+
+
+def test_budget_overrun_is_resource_exhausted(server: ServerThread,
+                                              keys: dict[str, str]) -> None:
+    with Client(server.target, api_key=keys["poor"], timeout=30) as poor:
+        assert poor.complete("x", max_tokens=1).completions[0].token_ids  # $0.001 fits
+        with pytest.raises(grpc.RpcError) as err:
+            poor.complete("x", max_tokens=50)  # worst case $0.05 > what is left
+        assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "budget" in err.value.details()

@@ -164,3 +164,14 @@ def test_disconnect_mid_stream_frees_blocks(http_base: str, keys: dict[str, str]
     wait_idle(client)
     reply = httpx.get(http_base + "/health", timeout=10)
     assert reply.status_code == 200 and reply.json() == {"status": "ok"}
+
+
+def test_budget_overrun_is_429_and_audit_id_is_an_extension(
+        http_base: str, keys: dict[str, str], oai: openai.OpenAI, model_name: str) -> None:
+    body = {"model": MODEL, "messages": HELLO, "max_tokens": 500}
+    reply = _post(http_base, "/v1/chat/completions", body, keys["poor"])
+    assert reply.status_code == 429 and "budget" in reply.json()["error"]["message"]
+    chat = oai.chat.completions.create(model=model_name, messages=HELLO, max_tokens=3)
+    assert chat.model_extra["genai_rt"]["audit_id"]
+    metrics = httpx.get(http_base + "/metrics", timeout=10).text
+    assert "genai_rt:num_requests_running" in metrics or "num_requests_running" in metrics

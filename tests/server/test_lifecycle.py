@@ -79,7 +79,7 @@ def _serve(model: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in ENGINE_OPTIONS.items()]
     proc = subprocess.Popen(
         [sys.executable, "-m", "genai_rt.cli", "serve", "--model", str(model), "--port", "0",
-         *flags, *extra],
+         "--audit-url", str(model.parent / "serve_audit.db"), *flags, *extra],
         stdout=subprocess.PIPE, stderr=log, text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.stdout is not None

@@ -18,13 +18,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from genai_rt.config import EngineConfig, ServerConfig
+from genai_rt.config import AuditConfig, EngineConfig, ServerConfig
 from genai_rt.engine.async_engine import Engine
 from genai_rt.proto.v1 import info_pb2, runtime_pb2
 from genai_rt.server.admission import Admission
 from genai_rt.server.auth import ApiKeyStore
 from genai_rt.server.front import EngineFront
 from genai_rt.server.generation import GenerationServicer
+from genai_rt.server.governance import Governance
 from genai_rt.server.info import InfoServicer
 from genai_rt.server.rpc import add_servicer
 
@@ -70,10 +71,12 @@ class GrpcServer:
         What ``load()`` builds; not needed when ``engine`` is given.
     engine : Engine | None
         A ready engine (tests, embedding); ``load()`` then only flips health to SERVING.
+    audit_config : AuditConfig | None
+        The audit log, metrics (and budgets with ``config.prices_file``); None: no audit.
     """
 
     def __init__(self, config: ServerConfig, engine_config: EngineConfig | None = None,
-                 engine: Engine | None = None) -> None:
+                 engine: Engine | None = None, audit_config: AuditConfig | None = None) -> None:
         if engine is None and engine_config is None:
             raise ValueError("GrpcServer needs an engine_config or an engine")
         self.config = config
@@ -86,6 +89,8 @@ class GrpcServer:
         self.draining = False
         self.admission = Admission(config.max_concurrent, config.max_queue)
         self.front: EngineFront | None = None
+        self.audit_config = audit_config
+        self.governance: Governance | None = None
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(options=grpc_options(config))
         self.generation = GenerationServicer(self)
@@ -145,7 +150,11 @@ class GrpcServer:
             self.engine = await asyncio.to_thread(Engine, self.engine_config)
             if progress:
                 progress(f"model loaded in {time.perf_counter() - t0:.1f} s")
-        self.front = EngineFront(self.engine, self.admission)
+        if self.audit_config is not None:
+            self.governance = await asyncio.to_thread(
+                Governance, self.audit_config, self.engine, self.model_name,
+                self.config.prices_file)
+        self.front = EngineFront(self.engine, self.admission, self.governance)
         for hook in self.on_ready:
             hook()
         self.ready = True
@@ -169,6 +178,8 @@ class GrpcServer:
     async def stop(self) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace=1.0)
+        if self.governance is not None:  # flush the audit log and sign a final checkpoint
+            await asyncio.to_thread(self.governance.close)
         if self.engine is not None and self.engine_config is not None:
             await asyncio.to_thread(self.engine.shutdown)  # only an engine we built
         self.stopped.set()

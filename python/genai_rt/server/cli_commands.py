@@ -1,8 +1,8 @@
 """``genai-rt serve`` and ``genai-rt keys``: handlers and flags (cli.py only lists them).
 
-Flags come from the config dataclasses (engine sections + ServerConfig); ``--config FILE`` is a
-YAML/JSON file with the same sections (``model``, ``cache``, ``scheduler``, ``server``), and
-flags given on the command line override it.
+Flags come from the config dataclasses (engine sections, ServerConfig, AuditConfig);
+``--config FILE`` is a YAML/JSON file with the same sections (``model``, ``cache``,
+``scheduler``, ``server``, ``audit``), and flags given on the command line override it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from genai_rt.cli_flags import add_dataclass_flags, given
 
 
 def add_serve_args(parser: argparse.ArgumentParser) -> None:
-    from genai_rt.config import SECTIONS, ServerConfig
+    from genai_rt.config import SECTIONS, AuditConfig, ServerConfig
 
     parser.add_argument("--model", dest="path", default=None,
                         help="checkpoint directory (default: the default model)")
@@ -29,7 +29,9 @@ def add_serve_args(parser: argparse.ArgumentParser) -> None:
     engine_flags = [name for _, cls in SECTIONS
                     for name in add_dataclass_flags(parser, cls, skip=("path",))]
     server_flags = add_dataclass_flags(parser, ServerConfig)
-    parser.set_defaults(engine_flags=engine_flags, server_flags=server_flags)
+    audit_flags = add_dataclass_flags(parser, AuditConfig)
+    parser.set_defaults(engine_flags=engine_flags, server_flags=server_flags,
+                        audit_flags=audit_flags)
 
 
 def load_config_file(path: str | None) -> dict[str, dict[str, Any]]:
@@ -43,18 +45,19 @@ def load_config_file(path: str | None) -> dict[str, dict[str, Any]]:
         data = yaml.safe_load(text) or {}
     else:
         data = json.loads(text)
-    known = {"model", "cache", "scheduler", "server"}
+    known = {"model", "cache", "scheduler", "server", "audit"}
     if not isinstance(data, dict) or set(data) - known:
         raise ValueError(f"config {path}: top-level keys must be among {sorted(known)}, "
                          f"got {sorted(data) if isinstance(data, dict) else type(data).__name__}")
     return {k: dict(v or {}) for k, v in data.items()}
 
 
-def build_configs(args: argparse.Namespace) -> tuple[Any, Any]:
-    from genai_rt.config import EngineConfig, ServerConfig
+def build_configs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
+    from genai_rt.config import AuditConfig, EngineConfig, ServerConfig
 
     sections = load_config_file(args.config)
     server = ServerConfig(**{**sections.get("server", {}), **given(args, args.server_flags)})
+    audit = AuditConfig(**{**sections.get("audit", {}), **given(args, args.audit_flags)})
     engine_opts: dict[str, Any] = {}
     for name in ("model", "cache", "scheduler"):
         engine_opts.update(sections.get(name, {}))
@@ -65,17 +68,17 @@ def build_configs(args: argparse.Namespace) -> tuple[Any, Any]:
         from genai_rt.demo import default_model_dir
 
         path = str(default_model_dir())
-    return server, EngineConfig.from_model(path, **engine_opts)
+    return server, EngineConfig.from_model(path, **engine_opts), audit
 
 
 def _progress(message: str) -> None:
     print(f"genai-rt serve: {message}", file=sys.stderr, flush=True)
 
 
-async def run_server(server_config: Any, engine_config: Any) -> int:
+async def run_server(server_config: Any, engine_config: Any, audit_config: Any) -> int:
     from genai_rt.server.app import GrpcServer
 
-    server = GrpcServer(server_config, engine_config)
+    server = GrpcServer(server_config, engine_config, audit_config=audit_config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(server.drain()))
@@ -105,8 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         os.environ.setdefault("TRITON_INTERPRET", "1")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    server_config, engine_config = build_configs(args)
-    return asyncio.run(run_server(server_config, engine_config))
+    return asyncio.run(run_server(*build_configs(args)))
 
 
 def add_keys_args(parser: argparse.ArgumentParser) -> None:

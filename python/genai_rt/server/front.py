@@ -7,6 +7,7 @@ and the set of live requests that a drain aborts when its grace period runs out.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator
@@ -18,6 +19,7 @@ from genai_rt.principal import Principal
 from genai_rt.sampling.params import SamplingParams
 from genai_rt.server.admission import Admission
 from genai_rt.server.errors import denied, invalid
+from genai_rt.server.governance import Receipt
 
 # Raw generation bypasses the pipeline's gates (grounding, policy): only keys holding this role
 # (or the anonymous caller of a server without keys) may use it.
@@ -36,9 +38,10 @@ def engine_request_id(principal: Principal, request_id: str) -> str:
 
 
 class EngineFront:
-    def __init__(self, engine: Engine, admission: Admission) -> None:
+    def __init__(self, engine: Engine, admission: Admission, governance: Any = None) -> None:
         self.engine = engine
         self.admission = admission
+        self.governance = governance  # server.governance.Governance, or None: no audit
         self.live: set[str] = set()
 
     @property
@@ -54,23 +57,35 @@ class EngineFront:
         return given
 
     async def stream(self, principal: Principal, request_id: str, prompt: Any,
-                     params: SamplingParams) -> AsyncGenerator[RequestOutput, None]:
+                     params: SamplingParams,
+                     receipt: Receipt | None = None) -> AsyncGenerator[RequestOutput, None]:
         """The engine's outputs of one request, inside an admission slot.
 
         Leaving early (client cancel, deadline, disconnect) aborts the request in the engine,
-        which frees its KV blocks.
+        which frees its KV blocks. With an audit log, ``receipt.audit_id`` names the request's
+        one record once the stream has ended, however it ended.
         """
         engine_id = engine_request_id(principal, request_id)
-        async with self.admission.slot():
-            self.live.add(engine_id)
-            try:
-                gen = cast(AsyncGenerator[RequestOutput, None],
-                           self.engine.generate(prompt, params, request_id=engine_id))
-                async with contextlib.aclosing(gen):
-                    async for out in gen:
-                        yield out
-            finally:
-                self.live.discard(engine_id)
+        receipt = receipt if receipt is not None else Receipt()
+        try:
+            async with self.admission.slot():
+                self.live.add(engine_id)
+                try:
+                    source = (self.engine.generate(prompt, params, request_id=engine_id)
+                              if self.governance is None else
+                              self.governance.generate(prompt, params, principal, engine_id,
+                                                       receipt))
+                    gen = cast(AsyncGenerator[RequestOutput, None], source)
+                    async with contextlib.aclosing(gen):
+                        async for out in gen:
+                            yield out
+                finally:
+                    self.live.discard(engine_id)
+        except (asyncio.CancelledError, GeneratorExit):
+            if self.governance is not None and not receipt.audit_id and not receipt.refused:
+                receipt.audit_id = self.governance.record_unstarted(
+                    principal, engine_id, prompt, params, "cancelled")
+            raise
 
     async def abort(self, principal: Principal, request_id: str) -> bool:
         return await self.engine.abort(engine_request_id(principal, request_id))

@@ -14,6 +14,7 @@ from genai_rt.proto.v1 import runtime_pb2 as pb
 from genai_rt.sampling.params import SamplingParams
 from genai_rt.server import convert
 from genai_rt.server.front import EngineFront, require_generate
+from genai_rt.server.governance import Receipt
 
 
 class _Deltas:
@@ -67,11 +68,20 @@ class GenerationServicer:
         require_generate(principal)
         request_id = self.front.new_request_id(given_id)
         deltas = _Deltas(request_id)
-        gen = self.front.stream(principal, request_id, prompt, params)
+        receipt = Receipt()
+        gen = self.front.stream(principal, request_id, prompt, params, receipt)
+        final: list[pb.GenerateResponse] = []
         async with contextlib.aclosing(gen):
             async for out in gen:
+                if out.finished:  # held until the stream ends: the audit record exists then
+                    final = deltas.messages(out)
+                    continue
                 for msg in deltas.messages(out):
                     yield msg
+        if final:
+            final[-1].audit_id = receipt.audit_id
+        for msg in final:
+            yield msg
 
     async def Generate(self, request: pb.GenerateRequest, context: grpc.aio.ServicerContext,
                        principal: Principal) -> AsyncIterator[pb.GenerateResponse]:
@@ -94,7 +104,8 @@ class GenerationServicer:
         require_generate(principal)
         request_id = self.front.new_request_id(request.request_id)
         final: RequestOutput | None = None
-        gen = self.front.stream(principal, request_id, prompt, params)
+        receipt = Receipt()
+        gen = self.front.stream(principal, request_id, prompt, params, receipt)
         async with contextlib.aclosing(gen):
             async for out in gen:
                 final = out
@@ -106,7 +117,7 @@ class GenerationServicer:
                                        logprobs=convert.logprobs_of(c, 0))
                          for c in final.outputs],
             usage=convert.usage_of(final), timings=convert.timings_of(final),
-            error=final.error or "")
+            error=final.error or "", audit_id=receipt.audit_id)
 
     async def Abort(self, request: pb.AbortRequest, context: grpc.aio.ServicerContext,
                     principal: Principal) -> pb.AbortResponse:

@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from genai_rt.engine.outputs import RequestOutput
 from genai_rt.principal import Principal
@@ -25,6 +25,7 @@ from genai_rt.sampling.params import SamplingParams
 from genai_rt.server.auth import ANONYMOUS, AuthError, bearer_token
 from genai_rt.server.errors import HTTP_STATUS, ServiceError, invalid, to_service_error
 from genai_rt.server.front import EngineFront, require_generate
+from genai_rt.server.governance import Receipt
 from genai_rt.server.http import mapping
 from genai_rt.server.http.schemas import ChatCompletionRequest, CompletionRequest
 
@@ -165,6 +166,16 @@ def create_app(server: Any) -> FastAPI:
         state = "draining" if server.draining else "loading"
         return JSONResponse({"status": state}, status_code=503)
 
+    @app.get("/metrics")
+    async def metrics() -> Response:
+        if server.governance is None:
+            raise ServiceError(grpc.StatusCode.NOT_FOUND, "metrics are off: the server runs "
+                               "without an audit/metrics configuration")
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        return Response(generate_latest(server.governance.metrics.registry),
+                        media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
         gate.principal(request)
@@ -198,7 +209,8 @@ def create_app(server: Any) -> FastAPI:
         template_kwargs = {"tools": [t.model_dump() for t in body.tools]} if body.tools else {}
         prompt = front().chat_prompt(messages, **template_kwargs)
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
-        gens = [front().stream(principal, request_id, prompt, params)]
+        receipt = Receipt()
+        gens = [front().stream(principal, request_id, prompt, params, receipt)]
         tools_on = tool_grammar is not None
         if body.stream:
             primed = [await _primed(g) for g in gens]
@@ -218,7 +230,8 @@ def create_app(server: Any) -> FastAPI:
             choices.append({"index": c.index, "message": message, "finish_reason": finish,
                             "logprobs": mapping.chat_logprobs(c, 0, server.decode_token)})
         return JSONResponse(mapping.envelope("chat.completion", request_id, body.model)
-                            | {"choices": choices, "usage": mapping.usage(outs)})
+                            | {"choices": choices, "usage": mapping.usage(outs),
+                               "genai_rt": {"audit_id": receipt.audit_id}})
 
     async def _chat_chunks(body: ChatCompletionRequest, request_id: str,
                            gens: list[AsyncIterator[RequestOutput]], tools_on: bool,
@@ -272,16 +285,19 @@ def create_app(server: Any) -> FastAPI:
         prompts = _prompts(body.prompt)
         base_id = f"cmpl-{uuid.uuid4().hex}"
         ids = [base_id if len(prompts) == 1 else f"{base_id}-{i}" for i in range(len(prompts))]
-        gens = [front().stream(principal, rid, p, params) for rid, p in zip(ids, prompts,
-                                                                              strict=True)]
+        receipts = [Receipt() for _ in prompts]
+        gens = [front().stream(principal, rid, p, params, r)
+                for rid, p, r in zip(ids, prompts, receipts, strict=True)]
         if body.stream:
             primed = [await _primed(g) for g in gens]
             return _sse(_completion_chunks(body, base_id, primed, params))
         outs = await _until_disconnect(request, _collect(gens))
         choices = [_completion_choice(i * body.n + c.index, c.text, c, 0, server.decode_token)
                    for i, out in enumerate(outs) for c in out.outputs]
+        audit_ids = [r.audit_id for r in receipts]
         return JSONResponse(mapping.envelope("text_completion", base_id, body.model)
-                            | {"choices": choices, "usage": mapping.usage(outs)})
+                            | {"choices": choices, "usage": mapping.usage(outs),
+                               "genai_rt": {"audit_ids": audit_ids}})
 
     async def _completion_chunks(body: CompletionRequest, request_id: str,
                                  gens: list[AsyncIterator[RequestOutput]],
