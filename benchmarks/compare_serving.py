@@ -28,7 +28,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 ENGINE_FLAGS = {"dtype": "float32", "max_num_seqs": 64, "max_num_batched_tokens": 2048}
 
@@ -154,7 +153,8 @@ def start_server(model: str, threads: int, audit_dir: str) -> tuple[subprocess.P
     flags = [f"--{k.replace('_', '-')}={v}" for k, v in ENGINE_FLAGS.items()]
     proc = subprocess.Popen(
         [sys.executable, "-m", "genai_rt.cli", "serve", "--model", model, "--port", "0",
-         "--http-port", "0", "--audit-url", f"{audit_dir}/audit.db", *flags], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+         "--http-port", "0", "--audit-url", f"{audit_dir}/audit.db", *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
         text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
     assert proc.stdout is not None
     line = proc.stdout.readline()
