@@ -21,7 +21,14 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from genai_rt.proto.v1 import info_pb2, info_pb2_grpc, runtime_pb2, runtime_pb2_grpc
+from genai_rt.proto.v1 import (
+    governance_pb2,
+    governance_pb2_grpc,
+    info_pb2,
+    info_pb2_grpc,
+    runtime_pb2,
+    runtime_pb2_grpc,
+)
 
 Prompt = str | Sequence[int]
 
@@ -85,6 +92,7 @@ class _Base:
         self.generation = runtime_pb2_grpc.GenerationStub(channel)
         self.info = info_pb2_grpc.InfoStub(channel)
         self.health_stub = health_pb2_grpc.HealthStub(channel)
+        self.governance = governance_pb2_grpc.GovernanceStub(channel)
 
     def _kw(self, timeout: float | None) -> dict[str, Any]:
         return {"metadata": self.metadata, "timeout": timeout if timeout else self.timeout}
@@ -146,6 +154,27 @@ class Client(_Base):
 
     def load(self) -> info_pb2.Load:
         return self.info.GetLoad(info_pb2.GetLoadRequest(), **self._kw(None))  # type: ignore[no-any-return]
+
+    def audit_record(self, record_id: str) -> dict[str, Any]:
+        """One of the caller's audit records (its ``index`` added)."""
+        reply = self.governance.GetAuditRecord(
+            governance_pb2.GetAuditRecordRequest(record_id=record_id), **self._kw(None))
+        return {**json.loads(reply.record_json), "index": reply.index}
+
+    def prove(self, record_id: str) -> dict[str, Any]:
+        """The inclusion proof document of a record (``genai_rt.audit.verifier`` checks it)."""
+        reply = self.governance.ProveInclusion(
+            governance_pb2.ProveInclusionRequest(record_id=record_id), **self._kw(None))
+        return json.loads(reply.proof_json)  # type: ignore[no-any-return]
+
+    def verify_audit(self) -> governance_pb2.VerifyAuditReply:
+        """Verify the whole audit log (needs the ``auditor`` role)."""
+        return self.governance.VerifyAudit(governance_pb2.VerifyAuditRequest(),  # type: ignore[no-any-return]
+                                           **self._kw(None))
+
+    def feedback(self, record_id: str, rating: int, comment: str = "") -> None:
+        self.governance.SubmitFeedback(governance_pb2.SubmitFeedbackRequest(
+            record_id=record_id, rating=rating, comment=comment), **self._kw(None))
 
     def health(self, service: str = "", timeout: float | None = 5.0) -> str:
         """"SERVING", "NOT_SERVING", ... of ``service`` ("" = the whole server)."""

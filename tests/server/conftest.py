@@ -38,6 +38,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "other": add_key(path, "beta", ["generate"], "other"),
         "reader": add_key(path, "acme", ["hr"], "reader"),
         "poor": add_key(path, "poor", ["generate"], "poor"),
+        "auditor": add_key(path, "acme", ["auditor"], "auditor"),
     }
 
 

@@ -137,7 +137,8 @@ def test_info_service(client: Client, server: ServerThread) -> None:
     assert model.vocab_size == VOCAB and model.max_model_len == 256 and model.has_chat_template
     assert model.device == "cpu" and model.dtype == "float32"
     info = client.server_info()
-    assert set(info.services) == {"genai_rt.v1.Generation", "genai_rt.v1.Info"}
+    assert set(info.services) == {"genai_rt.v1.Generation", "genai_rt.v1.Info",
+                                  "genai_rt.v1.Governance"}
     assert info.auth and not info.tls and not info.draining
     load = client.load()
     assert load.kv_blocks_total == 2048 and 0 <= load.kv_usage <= 1

@@ -51,7 +51,8 @@ def test_reflection_lists_the_services(client: Client) -> None:
     replies = stub.ServerReflectionInfo(
         iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10)
     names = {s.name for r in replies for s in r.list_services_response.service}
-    assert {"genai_rt.v1.Generation", "genai_rt.v1.Info", "grpc.health.v1.Health",
+    assert {"genai_rt.v1.Generation", "genai_rt.v1.Info", "genai_rt.v1.Governance",
+            "grpc.health.v1.Health",
             "grpc.reflection.v1alpha.ServerReflection"} <= names
 
 

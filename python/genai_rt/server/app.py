@@ -20,12 +20,13 @@ from grpc_reflection.v1alpha import reflection
 
 from genai_rt.config import AuditConfig, EngineConfig, ServerConfig
 from genai_rt.engine.async_engine import Engine
-from genai_rt.proto.v1 import info_pb2, runtime_pb2
+from genai_rt.proto.v1 import governance_pb2, info_pb2, runtime_pb2
 from genai_rt.server.admission import Admission
 from genai_rt.server.auth import ApiKeyStore
 from genai_rt.server.front import EngineFront
 from genai_rt.server.generation import GenerationServicer
 from genai_rt.server.governance import Governance
+from genai_rt.server.governance_service import GovernanceServicer
 from genai_rt.server.info import InfoServicer
 from genai_rt.server.rpc import add_servicer
 
@@ -99,6 +100,9 @@ class GrpcServer:
                          self.generation),
             add_servicer(self.server, self, info_pb2.DESCRIPTOR.services_by_name["Info"],
                          InfoServicer(self)),
+            add_servicer(self.server, self,
+                         governance_pb2.DESCRIPTOR.services_by_name["Governance"],
+                         GovernanceServicer(self)),
         ]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
