@@ -39,6 +39,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "reader": add_key(path, "acme", ["hr"], "reader"),
         "poor": add_key(path, "poor", ["generate"], "poor"),
         "auditor": add_key(path, "acme", ["auditor"], "auditor"),
+        "ops": add_key(path, "acme", ["generate", "auditor"], "ops"),
     }
 
 

@@ -39,3 +39,16 @@ def test_record_proof_feedback_and_verify(client: Client, server: ServerThread,
     with Client(server.target, api_key=keys["auditor"], timeout=60) as auditor:
         report = auditor.verify_audit()
         assert report.ok and report.records >= 1 and not report.problems, report.report
+
+
+def test_demo_client_runs_every_step(server: ServerThread, http_base: str,
+                                     keys: dict[str, str],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from genai_rt.server.demo_client import run
+
+    assert run(server.target, http_base, keys["ops"]) == 0
+    out = capsys.readouterr().out
+    assert "finish length" in out or "finish stop" in out
+    assert "-> 0 after the cancel" in out
+    assert "OK:" in out and "proof verifies" in out
+    assert "genai_rt:num_requests_running" in out
