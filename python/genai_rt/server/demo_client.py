@@ -76,8 +76,8 @@ def run(target: str, http: str | None, api_key: str | None) -> int:
             print(f"-> cut at max_tokens ({reply.completions[0].finish_reason}): not complete")
 
         _step("a cancelled stream gives its KV blocks back")
-        call = client.generate("Cancel me after a few tokens", max_tokens=400, temperature=0.0,
-                               ignore_eos=True)
+        call: Any = client.generate("Cancel me after a few tokens", max_tokens=400,
+                                    temperature=0.0, ignore_eos=True)
         got = [next(call) for _ in range(5)]
         during = client.load()
         call.cancel()
@@ -111,8 +111,10 @@ def run(target: str, http: str | None, api_key: str | None) -> int:
             chat = oai.chat.completions.create(
                 model=model.model_id, max_tokens=16, temperature=0,
                 messages=[{"role": "user", "content": "Who approves travel?"}])
-            print(f"{chat.choices[0].message.content!r} ({chat.usage.completion_tokens} tokens,"
-                  f" audit {chat.model_extra.get('genai_rt', {}).get('audit_id')})")
+            tokens = chat.usage.completion_tokens if chat.usage else 0
+            extra = chat.model_extra or {}
+            print(f"{chat.choices[0].message.content!r} ({tokens} tokens, "
+                  f"audit {extra.get('genai_rt', {}).get('audit_id')})")
 
             _step("metrics snapshot")
             lines = httpx.get(f"{http}/metrics", timeout=10).text.splitlines()
