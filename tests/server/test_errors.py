@@ -123,7 +123,7 @@ param_sets = st.fixed_dictionaries({}, optional={
 })
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(options=param_sets, prompt=st.one_of(st.text(string.ascii_letters + " ", min_size=1,
                                                     max_size=8),
                                             st.lists(st.integers(0, 96), min_size=1, max_size=8)))
