@@ -31,7 +31,7 @@ def test_grpc_stubs_are_generated() -> None:
     from genai_rt.proto.v1 import runtime_pb2, runtime_pb2_grpc
 
     request = runtime_pb2.GenerateRequest(request_id="r1", prompt="hi")
-    request.params.json_schema = '{"type": "object"}'
+    request.params.json_schema.schema = '{"type": "object"}'  # a message: schema + whitespace
     parsed = runtime_pb2.GenerateRequest.FromString(request.SerializeToString())
     assert parsed.params.WhichOneof("grammar") == "json_schema"
     assert hasattr(runtime_pb2_grpc, "GenerationServicer")

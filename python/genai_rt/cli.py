@@ -23,18 +23,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_model(args: argparse.Namespace) -> int:
+    from genai_rt.model.default_model import DefaultModelMissing, init_smollm2
     from genai_rt.model.init_default import init_default_model
 
-    out = init_default_model(args.dir, args.corpus)
-    print(f"wrote the default model (random weights) to {out}")
+    if args.random:
+        out = init_default_model(args.dir, args.corpus)
+        print(f"wrote the random-weight test model to {out}")
+        return 0
+    try:
+        out = init_smollm2(args.dir)
+    except DefaultModelMissing as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"default model SmolLM2-135M-Instruct (GGUF) ready in {out}")
     return 0
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
-    init = actions.add_parser("init", help="write the small deterministic default checkpoint")
-    init.add_argument("dir", help="output directory (Hugging Face layout)")
-    init.add_argument("--corpus", default=None, help="tokenizer training text (*.md files)")
+    init = actions.add_parser("init", help="make DIR the default model, SmolLM2-135M-Instruct")
+    init.add_argument("dir", help="output directory")
+    init.add_argument("--random", action="store_true",
+                      help="write the small random-weight test model instead (fast tests)")
+    init.add_argument("--corpus", default=None,
+                      help="with --random: tokenizer training text (*.md files)")
 
 
 def _add_generate_args(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +85,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _server_cli():  # type: ignore[no-untyped-def]
+    from genai_rt.server import cli_commands
+
+    return cli_commands
+
+
 def _audit_commands():  # type: ignore[no-untyped-def]
     from genai_rt.audit import cli_commands
 
@@ -82,9 +100,15 @@ def _audit_commands():  # type: ignore[no-untyped-def]
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "info": ("show version, build flags, devices, Triton mode and optional backends", _cmd_info),
     "demo": ("run the end-to-end path that exists today and print what it did", _cmd_demo),
-    "model": ("model utilities: `model init DIR` writes the default checkpoint", _cmd_model),
+    "model": ("model utilities: `model init DIR` sets up the default model (SmolLM2)",
+              _cmd_model),
     "generate": ("generate text for prompts with a checkpoint (engine + sampling flags)",
                  _cmd_generate),
+    # server (issue 13/14): handlers live in genai_rt.server.cli_commands
+    "serve": ("serve the engine over gRPC (and OpenAI-compatible HTTP with --http-port)",
+              lambda a: _server_cli().cmd_serve(a)),
+    "keys": ("API keys for `serve`: `keys add --file F --tenant T --roles a,b --name N`",
+             lambda a: _server_cli().cmd_keys(a)),
     "audit": ("audit log: `audit verify`, `audit checkpoint`, `audit prove ID`, "
               "`audit consistency N M`",
               lambda args: _audit_commands().cmd_audit(args)),
@@ -97,6 +121,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "model": _add_model_args,
     "generate": _add_generate_args,
+    "serve": lambda p: _server_cli().add_serve_args(p),
+    "keys": lambda p: _server_cli().add_keys_args(p),
     "audit": lambda parser: _audit_commands().add_audit_args(parser),
     "feedback": lambda parser: _audit_commands().add_feedback_args(parser),
     "budget": lambda parser: _audit_commands().add_budget_args(parser),

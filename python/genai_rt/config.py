@@ -188,6 +188,86 @@ class EngineConfig:
         )
 
 
+@dataclass(frozen=True)
+class ServerConfig:
+    """``genai-rt serve``: the gRPC (and optional HTTP) front of one engine.
+
+    Parameters
+    ----------
+    host : str
+        Interface to bind; "0.0.0.0" for every interface.
+    port : int
+        gRPC port (0 picks a free one).
+    http_port : int | None
+        OpenAI-compatible HTTP endpoint; None keeps it off.
+    model_name : str | None
+        The served model id; None takes the checkpoint directory's name.
+    api_keys_file : str | None
+        Salted API-key hashes mapped to principals (``genai-rt keys add``); None: no auth, every
+        caller is the ``default`` tenant.
+    tls_cert_file, tls_key_file : str | None
+        PEM server certificate and key; both or neither.
+    tls_client_ca_file : str | None
+        PEM CA bundle: when set, clients must present a certificate it signed (mTLS).
+    max_concurrent : int
+        Requests admitted into the engine at once.
+    max_queue : int
+        Requests waiting for admission beyond ``max_concurrent``; more get RESOURCE_EXHAUSTED.
+    drain_grace_s : float
+        On SIGTERM, how long in-flight requests may run before they are aborted.
+    keepalive_time_s, keepalive_timeout_s : float
+        HTTP/2 keepalive ping interval and how long to wait for its ack.
+    max_message_bytes : int
+        Largest request or response message.
+    prices_file : str | None
+        YAML price table (``model: {input_per_1k, output_per_1k}``); when set, per-tenant
+        budgets in the audit database are enforced (RESOURCE_EXHAUSTED / HTTP 429 past them).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    http_port: int | None = None
+    model_name: str | None = None
+    api_keys_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_client_ca_file: str | None = None
+    max_concurrent: int = 256
+    max_queue: int = 1024
+    drain_grace_s: float = 30.0
+    keepalive_time_s: float = 30.0
+    keepalive_timeout_s: float = 10.0
+    max_message_bytes: int = 4 << 20
+    prices_file: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.host, str) or not self.host:
+            raise ValueError(f"host must be a non-empty string, got {self.host!r}")
+        for name in ("port", "http_port"):
+            value = getattr(self, name)
+            if value is None and name != "port":
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 65536:
+                raise ValueError(f"{name} must be a port number in [0, 65535], got {value!r}")
+        _positive_int("max_concurrent", self.max_concurrent)
+        if not isinstance(self.max_queue, int) or isinstance(self.max_queue, bool) \
+                or self.max_queue < 0:
+            raise ValueError(f"max_queue must be an int >= 0, got {self.max_queue!r}")
+        for name in ("drain_grace_s", "keepalive_time_s", "keepalive_timeout_s"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+        _positive_int("max_message_bytes", self.max_message_bytes)
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file must be given together")
+        if self.tls_client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("tls_client_ca_file (mTLS) needs tls_cert_file and tls_key_file")
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert_file is not None
+
+
 SECTIONS: tuple[tuple[str, type], ...] = (
     ("model", ModelConfig),
     ("cache", CacheConfig),
