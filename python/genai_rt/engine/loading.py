@@ -66,6 +66,10 @@ def load_engine_parts(
             mcfg.path, backend, dtype=None if mcfg.dtype == "auto" else mcfg.dtype,
             device=device, max_model_len=mcfg.max_model_len,
         )
+    if mcfg.deterministic:
+        from genai_rt.model.deterministic import make_batch_invariant
+
+        make_batch_invariant(model)
     if tokenizer is None:
         tokenizer = load_tokenizer(mcfg.path)
     if eos_token_ids is None:
