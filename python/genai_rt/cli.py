@@ -85,6 +85,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audit_commands():  # type: ignore[no-untyped-def]
+    from genai_rt.audit import cli_commands
+
+    return cli_commands
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "info": ("show version, build flags, devices, Triton mode and optional backends", _cmd_info),
     "demo": ("run the end-to-end path that exists today and print what it did", _cmd_demo),
@@ -92,11 +98,21 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
               _cmd_model),
     "generate": ("generate text for prompts with a checkpoint (engine + sampling flags)",
                  _cmd_generate),
+    "audit": ("audit log: `audit verify`, `audit checkpoint`, `audit prove ID`, "
+              "`audit consistency N M`",
+              lambda args: _audit_commands().cmd_audit(args)),
+    "feedback": ("feedback on audit records: `feedback export`, `feedback add ID RATING`",
+                 lambda args: _audit_commands().cmd_feedback(args)),
+    "budget": ("per-tenant budgets: `budget set TENANT USD`, `budget show TENANT`",
+               lambda args: _audit_commands().cmd_budget(args)),
 }
 # Subcommands that take arguments: name -> function adding them to the subparser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "model": _add_model_args,
     "generate": _add_generate_args,
+    "audit": lambda parser: _audit_commands().add_audit_args(parser),
+    "feedback": lambda parser: _audit_commands().add_feedback_args(parser),
+    "budget": lambda parser: _audit_commands().add_budget_args(parser),
 }
 
 

@@ -215,3 +215,54 @@ def kv_bytes_per_block(
 
 def blocks_for_tokens(num_tokens: int, block_size: int) -> int:
     return math.ceil(num_tokens / block_size)
+
+
+# ---------------------------------------------------------------------------- governance (audit)
+@dataclass(frozen=True)
+class AuditConfig:
+    """The audit log, budgets and observability (issue 12); ``genai-rt audit``/``feedback``
+    and the servers derive their flags from these fields.
+
+    Parameters
+    ----------
+    audit_url : str
+        SQLite file (embedded default) or ``postgresql://…`` shared by replicas.
+    audit_key : str | None
+        Ed25519 signing key (PEM; made when absent). None: ``<audit_url>.key`` for SQLite.
+    checkpoint_every : int
+        Sign a checkpoint every this many records (and on shutdown).
+    audit_queue_size : int
+        Records that may wait for the writer; past it requests are refused.
+    audit_sync : {"FULL", "NORMAL"}
+        SQLite synchronous level; FULL: an acknowledged record survives power loss.
+    metrics_port : int | None
+        Serve Prometheus ``/metrics`` on this port (None: not served).
+    trace_exporter : {"none", "console"}
+        OpenTelemetry span exporter; "none" costs nothing.
+    price_table : str | None
+        YAML file of prices per model (``audit.pricing.PriceTable.from_yaml``); None: cost 0.
+    enforce_budgets : bool
+        Refuse requests whose worst case does not fit the tenant's budget (kept in the audit
+        database; ``genai-rt budget set TENANT USD``). Needs ``price_table``.
+    """
+
+    audit_url: str = "genai_rt_audit.db"
+    audit_key: str | None = None
+    checkpoint_every: int = 1000
+    audit_queue_size: int = 10_000
+    audit_sync: str = "FULL"
+    metrics_port: int | None = None
+    trace_exporter: str = "none"
+    price_table: str | None = None
+    enforce_budgets: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.audit_url, str) or not self.audit_url:
+            raise ValueError(f"audit_url must be a non-empty string, got {self.audit_url!r}")
+        _positive_int("checkpoint_every", self.checkpoint_every)
+        _positive_int("audit_queue_size", self.audit_queue_size)
+        _choice("audit_sync", self.audit_sync, ("FULL", "NORMAL"))
+        _positive_int("metrics_port", self.metrics_port, allow_none=True)
+        _choice("trace_exporter", self.trace_exporter, ("none", "console"))
+        if self.enforce_budgets and self.price_table is None:
+            raise ValueError("enforce_budgets needs price_table (what a request may cost)")

@@ -51,6 +51,23 @@ class ReplayReport:
         return "\n".join(lines)
 
 
+def load_record(log: Any, record_id: str) -> dict[str, Any]:
+    """The record ``record_id`` of an open ``AuditLog``, as its dict.
+
+    Raises
+    ------
+    ReplayError
+        When the log holds no such record.
+    """
+    import json
+
+    found = log.store.find(record_id)
+    if found is None:
+        raise ReplayError(f"no audit record {record_id!r} in the log")
+    record: dict[str, Any] = json.loads(found[1])["record"]
+    return record
+
+
 def replay_inputs(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The engine prompt and SamplingParams keyword arguments a record replays with."""
     if record.get("kind") != "engine":
