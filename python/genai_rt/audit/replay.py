@@ -105,7 +105,8 @@ def replay(record_id: str, record: dict[str, Any], model_path: str,
     ReplayError
         When the record cannot be replayed on this model.
     """
-    from genai_rt.audit.engine_audit import OUTPUT_SEPARATOR, weights_hash as hash_weights
+    from genai_rt.audit.engine_audit import OUTPUT_SEPARATOR
+    from genai_rt.audit.engine_audit import weights_hash as hash_weights
     from genai_rt.audit.records import sha256_hex
     from genai_rt.config import EngineConfig
     from genai_rt.engine import LLM, EngineCore
