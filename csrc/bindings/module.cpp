@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "genai_rt/attention/cpu_paged_decode.h"
+#include "genai_rt/matmul/fixed_order_linear.h"
 #include "genai_rt/grammar/bitmask_apply.h"
 #include "genai_rt/grammar/compiler.h"
 #include "genai_rt/kv/kv_cache_manager.h"
@@ -389,6 +390,36 @@ void BindCpuAttention(py::module_& m) {
       genai_rt::attention::kMinTokensPerThread;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Fixed-order CPU linear for deterministic decoding (csrc/matmul)
+// ---------------------------------------------------------------------------------------------
+
+void BindFixedOrderLinear(py::module_& m) {
+  m.def(
+      "fixed_order_linear",
+      [](std::uintptr_t out, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
+         int64_t rows, int64_t in_features, int64_t out_features, int64_t x_row_stride,
+         int num_threads) {
+        genai_rt::matmul::LinearShape shape;
+        shape.rows = rows;
+        shape.in_features = in_features;
+        shape.out_features = out_features;
+        shape.x_row_stride = x_row_stride;
+        // Shapes are checked inside before any work (std::invalid_argument -> ValueError).
+        py::gil_scoped_release release;
+        genai_rt::matmul::FixedOrderLinear(
+            reinterpret_cast<const float*>(x), reinterpret_cast<const float*>(w),
+            reinterpret_cast<const float*>(bias), shape, num_threads,
+            reinterpret_cast<float*>(out));
+      },
+      "fp32 out[M, N] = x[M, K] @ w[N, K]^T (+ bias) with each element summed in an order fixed "
+      "by K alone (batch-invariant). Pointers are host addresses (tensor.data_ptr(); bias 0 for "
+      "none); see genai_rt/matmul/fixed_order_linear.h.",
+      py::arg("out"), py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("rows"),
+      py::arg("in_features"), py::arg("out_features"), py::arg("x_row_stride"),
+      py::arg("num_threads"));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -399,4 +430,5 @@ PYBIND11_MODULE(_core, m) {
   BindGrammar(m);
   BindKv(m);
   BindCpuAttention(m);
+  BindFixedOrderLinear(m);
 }

@@ -154,3 +154,8 @@ def cpu_paged_decode_attention(
 def cpu_paged_decode_split(seq_lens: list[int], num_threads: int) -> list[tuple[int, int]]: ...
 
 cpu_paged_decode_min_tokens_per_thread: int
+
+def fixed_order_linear(
+    out: int, x: int, w: int, bias: int, rows: int, in_features: int, out_features: int,
+    x_row_stride: int, num_threads: int,
+) -> None: ...

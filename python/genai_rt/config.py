@@ -46,6 +46,11 @@ class ModelConfig:
         "auto" is cuda when torch sees a GPU.
     enforce_eager : bool
         On CUDA, run decode steps eagerly instead of replaying captured CUDA graphs.
+    deterministic : bool
+        Batch-invariant numerics: a request's tokens are bit-identical whatever else shares
+        the batch, however its prompt is chunked, through preemption and prefix-cache hits
+        (``genai_rt.model.deterministic``). CPU and float32 in this build; costs throughput
+        (BENCHMARKS.md).
     """
 
     path: str
@@ -54,6 +59,7 @@ class ModelConfig:
     attention_backend: str = "auto"
     device: str = "auto"
     enforce_eager: bool = False
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
@@ -64,6 +70,8 @@ class ModelConfig:
         _choice("device", self.device, DEVICES)
         if not isinstance(self.enforce_eager, bool):
             raise ValueError(f"enforce_eager must be a bool, got {self.enforce_eager!r}")
+        if not isinstance(self.deterministic, bool):
+            raise ValueError(f"deterministic must be a bool, got {self.deterministic!r}")
 
 
 @dataclass(frozen=True)

@@ -40,12 +40,16 @@ def build_tokenizer():  # type: ignore[no-untyped-def]
     return tok
 
 
-def save_tiny_llama(path: Path, layers: int = 2, max_positions: int = 256) -> torch.nn.Module:
+def save_tiny_llama(
+    path: Path, layers: int = 2, max_positions: int = 256, hidden_size: int = 64,
+    intermediate_size: int = 96,
+) -> torch.nn.Module:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=VOCAB, hidden_size=64, intermediate_size=96, num_hidden_layers=layers,
+        vocab_size=VOCAB, hidden_size=hidden_size, intermediate_size=intermediate_size,
+        num_hidden_layers=layers,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
         rms_norm_eps=1e-5, eos_token_id=EOS_ID, bos_token_id=None, tie_word_embeddings=False,
         # std 0.2, not 0.02: spread logits, varied greedy outputs (32 distinct tokens in 40

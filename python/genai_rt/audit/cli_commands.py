@@ -48,7 +48,13 @@ def add_audit_args(parser: argparse.ArgumentParser) -> None:
     consistency.add_argument("size1", type=int)
     consistency.add_argument("size2", type=int)
     consistency.add_argument("--out", default=None, help="write the proof JSON here")
-    for sub in (verify, checkpoint, prove, consistency):
+    replay = actions.add_parser("replay", help="re-run a recorded engine request in "
+                                               "deterministic mode; says if the output matches")
+    replay.add_argument("id", help="record id")
+    replay.add_argument("--model", default=None,
+                        help="checkpoint to replay on (default: the default model); its "
+                             "weights hash must equal the record's")
+    for sub in (verify, checkpoint, prove, consistency, replay):
         _add_common(sub)
 
 
@@ -84,6 +90,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return _verify(cfg, args.public_key, args.checkpoint)
     from genai_rt.audit.log import AuditLog
 
+    if args.action == "replay":
+        return _replay(cfg, args.id, args.model)
     with AuditLog(cfg.audit_url, key_path=cfg.audit_key, checkpoint_every=cfg.checkpoint_every,
                   synchronous=cfg.audit_sync) as log:
         if args.action == "checkpoint":
@@ -105,6 +113,28 @@ def cmd_audit(args: argparse.Namespace) -> int:
     else:
         print(text)
     return 0
+
+
+def _replay(cfg, record_id: str, model: str | None) -> int:  # type: ignore[no-untyped-def]
+    from genai_rt.audit.log import AuditLog
+    from genai_rt.audit.replay import ReplayError, load_record, replay
+
+    with AuditLog(cfg.audit_url, key_path=cfg.audit_key, checkpoint_every=cfg.checkpoint_every,
+                  synchronous=cfg.audit_sync) as log:
+        try:
+            record = load_record(log, record_id)
+        except ReplayError as err:
+            raise SystemExit(f"error: {err}") from None
+    if model is None:
+        from genai_rt.model.default_model import smollm2_gguf
+
+        model = str(smollm2_gguf())
+    try:
+        report = replay(record_id, record, model)
+    except ReplayError as err:
+        raise SystemExit(f"error: {err}") from None
+    print(report.describe())
+    return 0 if report.matched or not report.recorded_deterministic else 1
 
 
 def _verify(cfg, public_key: str | None,  # type: ignore[no-untyped-def]

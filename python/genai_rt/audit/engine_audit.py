@@ -10,7 +10,9 @@ actual tokens and updates the metrics.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
+import secrets
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -58,8 +60,6 @@ def grammar_fields(grammar: Any) -> dict[str, Any]:
 
 def sampling_fields(params: Any) -> dict[str, Any]:
     """SamplingParams as JSON-able fields (grammar goes to the record's ``grammar``)."""
-    import dataclasses
-
     fields = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
     fields.pop("grammar", None)
     if fields.get("logit_bias"):
@@ -169,6 +169,10 @@ class AuditedEngine:
         from genai_rt.sampling.params import SamplingParams
 
         params = params if params is not None else SamplingParams()
+        if self.deterministic and params.temperature > 0 and params.seed is None:
+            # An unseeded random request could never be replayed: give it a seed, which its
+            # record keeps (``genai-rt audit replay``).
+            params = dataclasses.replace(params, seed=secrets.randbits(63))
         request_id = request_id or f"req-{time.time_ns()}"
         # Budgets touch the database: off the event loop.
         admission = await asyncio.to_thread(

@@ -74,6 +74,10 @@ def load_engine_parts(
         else:
             model = load_model(mcfg.path, backend, dtype=dtype, device=device,
                                max_model_len=mcfg.max_model_len)
+    if mcfg.deterministic:
+        from genai_rt.model.deterministic import make_batch_invariant
+
+        make_batch_invariant(model)
     if gguf is not None:
         from genai_rt.model.gguf_model import generation_defaults
         from genai_rt.model.gguf_tokenizer import load_gguf_tokenizer
