@@ -30,6 +30,12 @@ def _cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retrieval_cli():  # type: ignore[no-untyped-def]
+    from genai_rt.retrieval import cli
+
+    return cli
+
+
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     init = actions.add_parser("init", help="write the small deterministic default checkpoint")
@@ -79,11 +85,17 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "model": ("model utilities: `model init DIR` writes the default checkpoint", _cmd_model),
     "generate": ("generate text for prompts with a checkpoint (engine + sampling flags)",
                  _cmd_generate),
+    "ingest": ("ingest a folder of documents into the grounding store for a tenant",
+               lambda args: _retrieval_cli().cmd_ingest(args)),
+    "search": ("search the grounding store as a principal (tenant:roles)",
+               lambda args: _retrieval_cli().cmd_search(args)),
 }
 # Subcommands that take arguments: name -> function adding them to the subparser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "model": _add_model_args,
     "generate": _add_generate_args,
+    "ingest": lambda parser: _retrieval_cli().add_ingest_args(parser),
+    "search": lambda parser: _retrieval_cli().add_search_args(parser),
 }
 
 
