@@ -49,5 +49,5 @@ def test_any_local_sentence_transformers_folder_loads(embedder, tmp_path):
         (tmp_path / item.name).symlink_to(item)
     other = Embedder(tmp_path, device="cpu")
     assert other.name == tmp_path.name and other.dim == 384
-    np.testing.assert_allclose(other.encode(["a local folder"]), embedder.encode(["a local folder"]),
-                               atol=1e-6)
+    text = ["a local folder"]
+    np.testing.assert_allclose(other.encode(text), embedder.encode(text), atol=1e-6)
