@@ -159,3 +159,10 @@ def fixed_order_linear(
     out: int, x: int, w: int, bias: int, rows: int, in_features: int, out_features: int,
     x_row_stride: int, num_threads: int,
 ) -> None: ...
+# Vector search (csrc/search)
+def exact_top_k(
+    queries: np.ndarray, rows: np.ndarray, row_norms: np.ndarray | None,
+    allow: np.ndarray | None, k: int, metric: int, num_threads: int,
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+exact_top_k_uses_avx2: bool
