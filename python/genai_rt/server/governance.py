@@ -38,8 +38,8 @@ class _ServedAuditedEngine(AuditedEngine):
         super().__init__(*args, **kwargs)
         self.record_ids: dict[str, str] = {}
 
-    def _finish(self, slot: Any, reservation: Any, request_id: str, *rest: Any) -> None:
-        super()._finish(slot, reservation, request_id, *rest)
+    def _finish(self, admission: Any, request_id: str, *rest: Any) -> None:
+        super()._finish(admission, request_id, *rest)
         if self.last_record is not None:
             self.record_ids[request_id] = self.last_record.record_id
 
