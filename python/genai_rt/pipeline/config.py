@@ -37,11 +37,11 @@ class Limits:
 
 @dataclass(frozen=True)
 class Exclusion:
-    """A named exclusion ("confidential_pricing"): passages with these labels never enter the
-    prompt, and these terms are blocked while decoding and checked by the policy gate."""
+    """A named exclusion ("confidential_pricing"): documents of these classifications never
+    enter the search, and these terms are blocked while decoding and checked by the policy gate."""
 
     name: str
-    labels: tuple[str, ...] = ()
+    classifications: tuple[str, ...] = ()
     terms: tuple[str, ...] = ()
 
 
@@ -78,6 +78,7 @@ class PipelineConfig:
     intents: dict[str, Intent]
     roles: dict[str, RolePolicy]
     exclusions: dict[str, Exclusion]
+    classifications: tuple[str, ...] = ()
     deny_terms: tuple[str, ...] = ()
     pii_patterns: tuple[str, ...] = ()
     classifier: str = "embedding"
@@ -108,16 +109,23 @@ class PipelineConfig:
         top = _table(raw, "pipeline")
         _only(top, "pipeline", {
             "classifier", "confidence_threshold", "default_intent", "max_retries", "retrieve_k",
-            "history_turns", "review_queue", "high_risk_intents",
+            "history_turns", "review_queue", "high_risk_intents", "classifications",
         })
         defaults = _limits(_table(raw, "limits"), "limits", Limits())
         policies = _table(raw, "policies")
         _only(policies, "policies", {"deny_terms", "pii_patterns"})
+        classifications = _strs(top, "pipeline", "classifications")
         exclusions = {
-            name: Exclusion(name, _strs(t, f"exclusions.{name}", "labels"),
+            name: Exclusion(name, _strs(t, f"exclusions.{name}", "classifications"),
                             _strs(t, f"exclusions.{name}", "terms"))
-            for name, t in _tables(raw, "exclusions", {"labels", "terms"}).items()
+            for name, t in _tables(raw, "exclusions", {"classifications", "terms"}).items()
         }
+        for ex in exclusions.values():
+            unknown = sorted(set(ex.classifications) - set(classifications))
+            if unknown:
+                raise PipelineConfigError(
+                    f"exclusions.{ex.name}.classifications names {unknown}, not declared in "
+                    f"pipeline.classifications {list(classifications)}")
         roles = {
             name: RolePolicy(name, _str(t, f"roles.{name}", "instructions", ""),
                              _strs(t, f"roles.{name}", "deny_terms"))
@@ -145,7 +153,7 @@ class PipelineConfig:
             raise PipelineConfigError(
                 f"pipeline.confidence_threshold must be in [0, 1], got {threshold}")
         return cls(
-            intents=intents, roles=roles, exclusions=exclusions,
+            intents=intents, roles=roles, exclusions=exclusions, classifications=classifications,
             deny_terms=_strs(policies, "policies", "deny_terms"),
             pii_patterns=_strs(policies, "policies", "pii_patterns"),
             classifier=classifier, confidence_threshold=threshold, default_intent=default_intent,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from genai_rt.pipeline.denylist import ByteAutomaton
@@ -53,7 +53,6 @@ class GateContext:
     spec: TaskSpec
     passages: Sequence[Passage]
     automaton: ByteAutomaton | None = None
-    confidential_labels: frozenset[str] = field(default_factory=frozenset)
 
 
 def _span(text: str, needle: str) -> Span:
@@ -109,8 +108,8 @@ class GroundingGate:
 
 
 class PolicyGate:
-    """PII and deny-listed terms (the decode-time filter should make this pass), and passages
-    carrying a label that the TaskSpec's exclusions name (e.g. confidential pricing)."""
+    """PII and deny-listed terms (the decode-time filter should make this pass), and citations
+    of passages whose classification the TaskSpec's exclusions name (confidential pricing)."""
 
     name = "policy"
 
@@ -127,12 +126,13 @@ class PolicyGate:
                 spans.append(Span(len(data[:start].decode(errors="ignore")),
                                   len(data[:end].decode(errors="ignore")), text))
                 banned.append(text)
-        excluded = set(ctx.spec.excluded_labels) | ctx.confidential_labels
+        excluded = set(ctx.spec.excluded_classifications)
         by_id = {p.id: p for p in ctx.passages}
         for c in draft.citations:
             p = by_id.get(c)
-            if p is not None and excluded & set(p.labels):
-                reasons.append(f"cites {c!r}, labelled {sorted(excluded & set(p.labels))}, "
+            hit = sorted(excluded & set(p.classifications)) if p is not None else []
+            if hit:
+                reasons.append(f"cites {c!r}, classified {hit}, "
                                f"which exclusions {list(ctx.spec.exclusions)} forbid")
         return Verdict(self.name, not reasons, tuple(reasons), tuple(spans), tuple(banned))
 

@@ -30,7 +30,7 @@ class Passage:
     text: str
     score: float
     content_hash: str
-    labels: tuple[str, ...] = ()
+    classifications: tuple[str, ...] = ()
 
 
 @dataclass

@@ -157,7 +157,7 @@ class Pipeline:
         passages: list[Passage] = []
         for retry in range(self.config.max_retries + 1):
             t = time.perf_counter()
-            filters = {"exclude_labels": list(spec.excluded_labels)}
+            filters = {"exclude_classifications": list(spec.excluded_classifications)}
             retrieval = await asyncio.to_thread(self.store.retrieve, text, principal, attempt.k,
                                                 filters)
             passages = [p for p in retrieval.passages
@@ -218,9 +218,12 @@ class Pipeline:
                                                       spec.max_words * CHARS_PER_WORD)}
             instructions = ('Answer in JSON: {"answer": "...", "citations": ["<source id>"]}. '
                             "Use only the sources; cite the ids you used.")
-        system = f"{spec.prompt}\n{instructions}\nSources:\n{passages_block(passages)}"
-        messages = [{"role": "system", "content": system}, *spec.history,
-                    {"role": "user", "content": text}]
+        # Sources and instructions sit in the user turn, next to the question. NOTE: on
+        # SmolLM2-135M this and sources-in-the-system-prompt scored alike on 12 labelled
+        # questions (2 vs 3 right, extractive): the model, not the layout, limits accuracy.
+        user = (f"Sources:\n{passages_block(passages)}\n\nQuestion: {text}\n{instructions}")
+        messages = [{"role": "system", "content": spec.prompt}, *spec.history,
+                    {"role": "user", "content": user}]
         prompt = self.model.render(messages) + prefix
         terms = tuple(sorted(set(spec.deny_terms) | {b for b in attempt.banned if not extractive}))
         output_filter = (self.model.deny_filter(terms, spec.pii_patterns)

@@ -19,7 +19,8 @@ class TaskSpec:
     grounding : "extractive" | "generative" | "none"
     output_schema : JSON schema of the answer (the citation enum is filled in at grounding)
     max_tokens, max_words, temperature, top_p : caps; callers cannot raise them
-    exclusions : named exclusions (labels kept out of the prompt, terms blocked)
+    exclusions, excluded_classifications : named exclusions (those document
+        classifications are kept out of the search; their terms are blocked)
     deny_terms, pii_patterns : blocked while decoding and checked by the policy gate
     citations_required, risk_tier, max_sentences : as declared for the intent
     history : recent conversation turns (OpenAI-style messages) added to the prompt
@@ -37,7 +38,7 @@ class TaskSpec:
     temperature: float
     top_p: float
     exclusions: tuple[str, ...]
-    excluded_labels: tuple[str, ...]
+    excluded_classifications: tuple[str, ...]
     deny_terms: tuple[str, ...]
     pii_patterns: tuple[str, ...]
     citations_required: bool
