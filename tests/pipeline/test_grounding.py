@@ -62,7 +62,7 @@ def _unpack(bits: torch.Tensor) -> torch.Tensor:
     return ((bits.unsqueeze(1) >> shifts) & 1).flatten()
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ids=IDS, seed=st.integers(0, 2**16))
 def test_citations_can_only_be_retrieved_ids(vocab: Vocabulary, ids: list[str],
                                              seed: int) -> None:
@@ -79,10 +79,16 @@ PASSAGES = [
 ]
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.fixture(scope="module")
+def extractive_grammar(vocab: Vocabulary) -> Grammar:
+    return Grammar.from_ebnf(extractive_ebnf(PASSAGES, 2), vocab)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**16))
-def test_extractive_answers_are_verbatim_tagged_sentences(vocab: Vocabulary, seed: int) -> None:
-    grammar = Grammar.from_ebnf(extractive_ebnf(PASSAGES, 2), vocab)
+def test_extractive_answers_are_verbatim_tagged_sentences(
+        vocab: Vocabulary, extractive_grammar: Grammar, seed: int) -> None:
+    grammar = extractive_grammar
     draft = parse_extractive(random_walk(grammar, vocab, seed).decode())
     assert draft.parse_error is None and 1 <= len(draft.quotes) <= 2
     by_id = {p.id: split_sentences(p.text) for p in PASSAGES}
@@ -100,8 +106,7 @@ def test_banned_sentences_leave_the_grammar() -> None:
 def test_tenant_a_retrieves_nothing_of_tenant_b(grounding_store: GroundingStore) -> None:
     for tenant, other in (("acme", "globex"), ("globex", "acme")):
         who = Principal(tenant, frozenset({"employee", "sales", "finance", "leadership"}))
-        for q in ("How many weeks of parental leave?", "How big is the pipeline?",
-                  "Globex vacation days", "acme expense deadline"):
+        for q in ("How many weeks of parental leave?", "Globex pipeline and acme expenses"):
             r = grounding_store.retrieve(q, who, 8)
             assert r.passages
             assert not [p for p in r.passages if p.id.startswith(other)], (tenant, q)

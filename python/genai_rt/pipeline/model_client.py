@@ -7,11 +7,11 @@ the model path (the audit record's model id).
 
 from __future__ import annotations
 
-import itertools
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from genai_rt.pipeline.denylist import ByteAutomaton, DenyListFilter, TokenBanTable
+from genai_rt.pipeline.denylist import DenyListFilter, TokenBanTable, automaton_for
 from genai_rt.sampling.params import SamplingParams
 
 
@@ -42,7 +42,6 @@ class ModelClient:
             raise ValueError("the pipeline needs a model with a tokenizer (chat template)")
         self.vocab_size = core.vocab_size
         self.model_id = str(core.config.model.path)
-        self._ids = itertools.count()
         self._vocab: Any = None
         self._ban_tables: dict[tuple[tuple[str, ...], tuple[str, ...]], TokenBanTable] = {}
 
@@ -68,14 +67,15 @@ class ModelClient:
         key = (tuple(sorted(set(terms))), tuple(sorted(set(patterns))))
         table = self._ban_tables.get(key)
         if table is None:
-            table = TokenBanTable(ByteAutomaton(*key), self.vocabulary.token_bytes)
+            table = TokenBanTable(automaton_for(*key), self.vocabulary.token_bytes)
             self._ban_tables[key] = table
         return DenyListFilter(table)
 
     async def complete(self, prompt: str, params: SamplingParams, tag: str = "pipe") -> Completion:
         """Run one request to the end (concurrent callers share the engine's batches)."""
         last = None
-        request_id = f"{tag}-{next(self._ids)}"
+        # unique across clients: several pipelines may share one engine
+        request_id = f"{tag}-{uuid.uuid4().hex[:16]}"
         async for out in self.engine.generate(prompt, params, request_id=request_id):
             last = out
         assert last is not None

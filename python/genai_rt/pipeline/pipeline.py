@@ -21,7 +21,7 @@ from typing import Any
 
 from genai_rt.pipeline.answer import Answer, PipelineRecord, Status
 from genai_rt.pipeline.config import PipelineConfig
-from genai_rt.pipeline.denylist import ByteAutomaton
+from genai_rt.pipeline.denylist import ByteAutomaton, automaton_for
 from genai_rt.pipeline.framing import (
     EmbeddingIntentClassifier,
     Framer,
@@ -150,7 +150,7 @@ class Pipeline:
                       t0: float) -> Answer:
         temperature, max_tokens = caps
         attempt = _Attempt(spec.grounding, self.config.retrieve_k, temperature, [], [])
-        automaton = (ByteAutomaton(spec.deny_terms, spec.pii_patterns)
+        automaton = (automaton_for(tuple(sorted(spec.deny_terms)), tuple(spec.pii_patterns))
                      if spec.deny_terms or spec.pii_patterns else None)
         drafts: list[str] = []
         verdicts: list[Verdict] = []
