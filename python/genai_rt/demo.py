@@ -48,14 +48,19 @@ def run_demo() -> int:
 
 
 def default_model_dir() -> Path:
-    """The default checkpoint, written by ``genai-rt model init`` logic when absent."""
+    """The default model (SmolLM2-135M-Instruct GGUF), set up as ``genai-rt model init`` does
+    when absent."""
+    from genai_rt.model.default_model import init_smollm2
+    from genai_rt.model.gguf_file import find_gguf
+
     cache = Path(os.environ.get("GENAI_RT_CACHE_DIR", str(DEFAULT_CACHE_DIR)))
     path = cache / "default_model"
-    if not (path / "config.json").is_file():
-        from genai_rt.model.init_default import init_default_model
-
-        print(f"writing the default model (random weights) to {path}")
-        init_default_model(path)
+    if (path / "config.json").is_file() or find_gguf(path) is None:
+        if (path / "config.json").is_file():  # an older cache: the random-weight model
+            path = cache / "default_model_smollm2"
+        if find_gguf(path) is None:
+            print(f"setting up the default model (SmolLM2-135M-Instruct) in {path}")
+            init_smollm2(path)
     return path
 
 
@@ -65,7 +70,7 @@ def run_engine_demo() -> bool:
     from genai_rt import LLM, SamplingParams
 
     path = default_model_dir()
-    print(f"\n== engine: continuous batching on {path} (random weights: meaningless text) ==")
+    print(f"\n== engine: continuous batching on {path} (SmolLM2-135M-Instruct) ==")
     start = time.perf_counter()
     llm = LLM(str(path), dtype="float32")
     print(f"loaded in {time.perf_counter() - start:.2f}s; KV pool "

@@ -53,19 +53,34 @@ def load_engine_parts(
 ) -> EngineParts:
     """Load what ``config`` names; pre-built pieces passed in are used as they are."""
     from genai_rt.engine.constraints import GrammarCompiler
+    from genai_rt.model.gguf_file import GGUFFile, find_gguf
     from genai_rt.model.loader import load_generation_defaults, load_model
 
     mcfg = config.model
+    gguf_path = find_gguf(mcfg.path)
+    gguf = None if gguf_path is None else GGUFFile(gguf_path)
     if model is None:
         from genai_rt.model.attention.select import select_attention_backend
 
         device = resolve_device(mcfg.device)
         requested = None if mcfg.attention_backend == "auto" else mcfg.attention_backend
         backend = select_attention_backend(device, requested)
-        model = load_model(
-            mcfg.path, backend, dtype=None if mcfg.dtype == "auto" else mcfg.dtype,
-            device=device, max_model_len=mcfg.max_model_len,
-        )
+        dtype = None if mcfg.dtype == "auto" else mcfg.dtype
+        if gguf is not None:
+            from genai_rt.model.gguf_model import load_gguf_model
+
+            model = load_gguf_model(gguf, backend, dtype=dtype, device=device,
+                                    max_model_len=mcfg.max_model_len)
+        else:
+            model = load_model(mcfg.path, backend, dtype=dtype, device=device,
+                               max_model_len=mcfg.max_model_len)
+    if gguf is not None:
+        from genai_rt.model.gguf_model import generation_defaults
+        from genai_rt.model.gguf_tokenizer import load_gguf_tokenizer
+
+        tokenizer = load_gguf_tokenizer(gguf) if tokenizer is None else tokenizer
+        if eos_token_ids is None:
+            eos_token_ids = generation_defaults(gguf).eos_token_ids
     if tokenizer is None:
         tokenizer = load_tokenizer(mcfg.path)
     if eos_token_ids is None:

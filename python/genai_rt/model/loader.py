@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,30 @@ def _is_ignorable(name: str, config: HFModelConfig) -> bool:
 
 def load_weights(model: LlamaForCausalLM, files: list[Path]) -> None:
     """Copy every tensor of ``files`` into ``model``'s (already allocated) parameters."""
+
+    current = {"file": files[0].name}
+
+    def tensors() -> Iterator[tuple[str, torch.Tensor]]:
+        for path in files:
+            current["file"] = path.name
+            with safe_open(str(path), framework="pt") as handle:
+                for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                    yield name, handle.get_tensor(name)
+
+    assign_weights(model, tensors(), files[0].parent, lambda _name: current["file"])
+
+
+def assign_weights(
+    model: LlamaForCausalLM,
+    tensors: Iterable[tuple[str, torch.Tensor]],
+    source: Path | str,
+    where: Callable[[str], str] | None = None,
+) -> None:
+    """Copy Hugging Face-named ``tensors`` into ``model``'s (already allocated) parameters.
+
+    Every parameter must be filled exactly once; ``source`` (and ``where(name)``, the file a
+    tensor came from) name the checkpoint in errors.
+    """
     config = model.config
     params = dict(model.named_parameters())
     transposed = {
@@ -159,40 +184,38 @@ def load_weights(model: LlamaForCausalLM, files: list[Path]) -> None:
     }
     slices = _slices(config)
     filled: set[tuple[str, str | None]] = set()
-    for path in files:
-        with safe_open(str(path), framework="pt") as handle:
-            for name in handle.keys():  # noqa: SIM118 (safe_open is not a mapping)
-                if _is_ignorable(name, config):
-                    continue
-                target = _target(name, config)
-                if target is None or target[0] not in params:
-                    raise CheckpointError(
-                        f"unexpected tensor {name!r} in {path.name} for {config.architecture} "
-                        f"with {config.num_hidden_layers} layers"
-                        + ("" if config.attention_bias or "bias" not in name else
-                           " (attention biases need attention_bias=true in config.json)")
-                    )
-                param_name, part = target
-                # A transposed Projection stores [in, out]: the checkpoint's [out, in] goes in
-                # as its transpose, and q/k/v or gate/up slices are columns.
-                dest = params[param_name].data
-                if param_name in transposed:
-                    dest = dest.t()
-                if part is not None:
-                    dest = dest[slice(*slices[part])]
-                tensor = handle.get_tensor(name)
-                if tuple(tensor.shape) != tuple(dest.shape):
-                    raise CheckpointError(
-                        f"tensor {name!r} in {path.name} has shape {tuple(tensor.shape)}, "
-                        f"config.json implies {tuple(dest.shape)}"
-                    )
-                dest.copy_(tensor)
-                filled.add(target)
+    for name, tensor in tensors:
+        if _is_ignorable(name, config):
+            continue
+        target = _target(name, config)
+        label = where(name) if where is not None else str(source)
+        if target is None or target[0] not in params:
+            raise CheckpointError(
+                f"unexpected tensor {name!r} in {label} for {config.architecture} "
+                f"with {config.num_hidden_layers} layers"
+                + ("" if config.attention_bias or "bias" not in name else
+                   " (attention biases need attention_bias=true in config.json)")
+            )
+        param_name, part = target
+        # A transposed Projection stores [in, out]: the checkpoint's [out, in] goes in
+        # as its transpose, and q/k/v or gate/up slices are columns.
+        dest = params[param_name].data
+        if param_name in transposed:
+            dest = dest.t()
+        if part is not None:
+            dest = dest[slice(*slices[part])]
+        if tuple(tensor.shape) != tuple(dest.shape):
+            raise CheckpointError(
+                f"tensor {name!r} in {label} has shape {tuple(tensor.shape)}, "
+                f"the config implies {tuple(dest.shape)}"
+            )
+        dest.copy_(tensor)
+        filled.add(target)
     expected = {(name, part) for name, part in _expected_targets(model, slices)}
     missing = sorted(expected - filled, key=str)
     if missing:
         shown = ", ".join(f"{name}{'' if part is None else f'[{part}]'}" for name, part in missing)
-        raise CheckpointError(f"missing tensor(s) in {files[0].parent}: {shown}")
+        raise CheckpointError(f"missing tensor(s) in {source}: {shown}")
 
 
 def _expected_targets(

@@ -59,11 +59,24 @@ class Tokenizer:
         path = root / "tokenizer.json"
         if not path.is_file():
             raise TokenizerError(f"missing file {path} (only fast tokenizers are supported)")
-        self._tok = HFTokenizer.from_file(str(path))
         config_path = root / "tokenizer_config.json"
         config: dict[str, Any] = {}
         if config_path.is_file():
             config = json.loads(config_path.read_text(encoding="utf-8"))
+        self._setup(HFTokenizer.from_file(str(path)), config, self._load_template(root, config))
+
+    @classmethod
+    def from_parts(
+        cls, backend: HFTokenizer, config: dict[str, Any], chat_template: str | None = None
+    ) -> Tokenizer:
+        """A tokenizer from a built ``tokenizers.Tokenizer`` and tokenizer_config-style fields
+        (``bos_token``, ``eos_token``, ``add_bos_token``, ...), as a GGUF file provides them."""
+        tokenizer = cls.__new__(cls)
+        tokenizer._setup(backend, config, chat_template)
+        return tokenizer
+
+    def _setup(self, backend: HFTokenizer, config: dict[str, Any], template: str | None) -> None:
+        self._tok = backend
         self.config = config
         self.bos_token = _token_text(config.get("bos_token"))
         self.eos_token = _token_text(config.get("eos_token"))
@@ -71,7 +84,7 @@ class Tokenizer:
         self.eos_token_id = self._id_of(self.eos_token)
         # Llama-2-style configs ask for a BOS the tokenizer.json post-processor may not add.
         self.add_bos_token = bool(config.get("add_bos_token", False))
-        self.chat_template = self._load_template(root, config)
+        self.chat_template = template
         self._compiled: jinja2.Template | None = None
 
     def _id_of(self, token: str | None) -> int | None:
