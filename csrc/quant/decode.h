@@ -13,6 +13,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "fp16.h"
 #include "genai_rt/quant/ggml_types.h"
 
@@ -21,19 +25,43 @@
 // inline definition would let the linker keep the AVX-512 copy for every caller.
 namespace genai_rt::quant::GENAI_RT_QUANT_ISA {
 
+// in[i] & 15 -> lo[i], in[i] >> 4 -> hi[i] for i < kBytes (16 or 32).
+template <int kBytes>
+inline void UnpackNibbles(const uint8_t* __restrict__ in, uint8_t* __restrict__ lo,
+                          uint8_t* __restrict__ hi) {
+#if defined(__AVX2__)
+  if constexpr (kBytes == 32) {
+    const __m256i bytes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(in));
+    const __m256i mask = _mm256_set1_epi8(15);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo), _mm256_and_si256(bytes, mask));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi),
+                        _mm256_and_si256(_mm256_srli_epi16(bytes, 4), mask));
+    return;
+  } else {
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in));
+    const __m128i mask = _mm_set1_epi8(15);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(lo), _mm_and_si128(bytes, mask));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(hi),
+                     _mm_and_si128(_mm_srli_epi16(bytes, 4), mask));
+    return;
+  }
+#endif
+  for (int i = 0; i < kBytes; ++i) {
+    lo[i] = in[i] & 15;
+    hi[i] = in[i] >> 4;
+  }
+}
+
 template <int kType>
 struct Decoder;
 
 template <>
 struct Decoder<kQ4_0> {
   static constexpr int kElems = 32, kBytes = 18;
-  static void Block(const uint8_t* blk, uint8_t* q, float* s16, float* mn16) {
+  static void Block(const uint8_t* __restrict__ blk, uint8_t* __restrict__ q,
+                    float* __restrict__ s16, float* __restrict__ mn16) {
     const float d = LoadHalf(blk);
-    const uint8_t* qs = blk + 2;
-    for (int i = 0; i < 16; ++i) {
-      q[i] = qs[i] & 15;
-      q[i + 16] = qs[i] >> 4;
-    }
+    UnpackNibbles<16>(blk + 2, q, q + 16);
     s16[0] = s16[1] = d;
     mn16[0] = mn16[1] = -8.f * d;
   }
@@ -42,14 +70,11 @@ struct Decoder<kQ4_0> {
 template <>
 struct Decoder<kQ4_1> {
   static constexpr int kElems = 32, kBytes = 20;
-  static void Block(const uint8_t* blk, uint8_t* q, float* s16, float* mn16) {
+  static void Block(const uint8_t* __restrict__ blk, uint8_t* __restrict__ q,
+                    float* __restrict__ s16, float* __restrict__ mn16) {
     const float d = LoadHalf(blk);
     const float m = LoadHalf(blk + 2);
-    const uint8_t* qs = blk + 4;
-    for (int i = 0; i < 16; ++i) {
-      q[i] = qs[i] & 15;
-      q[i + 16] = qs[i] >> 4;
-    }
+    UnpackNibbles<16>(blk + 4, q, q + 16);
     s16[0] = s16[1] = d;
     mn16[0] = mn16[1] = m;
   }
@@ -58,7 +83,8 @@ struct Decoder<kQ4_1> {
 template <>
 struct Decoder<kQ8_0> {
   static constexpr int kElems = 32, kBytes = 34;
-  static void Block(const uint8_t* blk, uint8_t* q, float* s16, float* mn16) {
+  static void Block(const uint8_t* __restrict__ blk, uint8_t* __restrict__ q,
+                    float* __restrict__ s16, float* __restrict__ mn16) {
     std::memcpy(q, blk + 2, 32);
     s16[0] = s16[1] = LoadHalf(blk);
     mn16[0] = mn16[1] = 0.f;
@@ -80,16 +106,14 @@ inline void ScaleMinK4(int j, const uint8_t* s, int* scale, int* min) {
 template <>
 struct Decoder<kQ4_K> {
   static constexpr int kElems = 256, kBytes = 144;
-  static void Block(const uint8_t* blk, uint8_t* q, float* s16, float* mn16) {
+  static void Block(const uint8_t* __restrict__ blk, uint8_t* __restrict__ q,
+                    float* __restrict__ s16, float* __restrict__ mn16) {
     const float d = LoadHalf(blk);
     const float dmin = LoadHalf(blk + 2);
     const uint8_t* scales = blk + 4;
     const uint8_t* qs = blk + 16;
     for (int j = 0; j < 4; ++j) {  // 64 weights: low nibbles, then high nibbles
-      for (int l = 0; l < 32; ++l) {
-        q[64 * j + l] = qs[32 * j + l] & 15;
-        q[64 * j + 32 + l] = qs[32 * j + l] >> 4;
-      }
+      UnpackNibbles<32>(qs + 32 * j, q + 64 * j, q + 64 * j + 32);
     }
     for (int sub = 0; sub < 8; ++sub) {
       int sc, mn;
@@ -103,7 +127,8 @@ struct Decoder<kQ4_K> {
 template <>
 struct Decoder<kQ5_K> {
   static constexpr int kElems = 256, kBytes = 176;
-  static void Block(const uint8_t* blk, uint8_t* q, float* s16, float* mn16) {
+  static void Block(const uint8_t* __restrict__ blk, uint8_t* __restrict__ q,
+                    float* __restrict__ s16, float* __restrict__ mn16) {
     const float d = LoadHalf(blk);
     const float dmin = LoadHalf(blk + 2);
     const uint8_t* scales = blk + 4;
@@ -128,7 +153,8 @@ struct Decoder<kQ5_K> {
 template <>
 struct Decoder<kQ6_K> {
   static constexpr int kElems = 256, kBytes = 210;
-  static void Block(const uint8_t* blk, uint8_t* q, float* s16, float* mn16) {
+  static void Block(const uint8_t* __restrict__ blk, uint8_t* __restrict__ q,
+                    float* __restrict__ s16, float* __restrict__ mn16) {
     const uint8_t* ql = blk;
     const uint8_t* qh = blk + 128;
     const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192);

@@ -178,15 +178,16 @@ void QuantMatmul(const float* x, int64_t m, int64_t k, int64_t x_stride, const u
   }
 
   const RowKernel kernel = Active().kernel;
-  // NOTE: fewer than 16 weight rows a thread is not worth a wake-up (a 576 x 576 matrix at one
-  // token is ~8 us of work in total).
-  const int64_t max_tasks = std::max<int64_t>(1, n / 16);
-  const int tasks = static_cast<int>(std::min<int64_t>(num_threads, max_tasks));
-  ParallelFor(tasks, [&](int task) {
+  // NOTE: tasks of 32 weight rows: small enough that threads balance when the OS schedules
+  // them late, large enough that claiming one (an atomic add) is noise next to ~32 x K/32
+  // block dot products.
+  constexpr int64_t kRowsPerTask = 32;
+  const int64_t tasks = (n + kRowsPerTask - 1) / kRowsPerTask;
+  ParallelFor(static_cast<int>(tasks), num_threads, [&](int task) {
     thread_local ThreadBuffers buffers;
     const RowScratch scratch = buffers.Fit(p.k_padded);
-    const int64_t begin = n * task / tasks;
-    const int64_t end = n * (task + 1) / tasks;
+    const int64_t begin = task * kRowsPerTask;
+    const int64_t end = std::min(n, begin + kRowsPerTask);
     kernel(p, begin, end, scratch);
   });
 }

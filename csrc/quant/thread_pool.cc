@@ -28,22 +28,45 @@ constexpr auto kSpin = std::chrono::microseconds(200);
 
 class Pool {
  public:
-  void Run(int num_tasks, const std::function<void(int)>& job) {
+  void Run(int num_tasks, int num_threads, const std::function<void(int)>& job) {
     std::lock_guard<std::mutex> serial(run_mu_);
-    EnsureWorkers(num_tasks - 1);
+    EnsureWorkers(num_threads - 1);
     {
       std::lock_guard<std::mutex> lock(mu_);
       job_ = &job;
       num_tasks_ = num_tasks;
-      pending_.store(num_tasks - 1, std::memory_order_relaxed);
+      max_worker_ = num_threads - 1;
+      next_task_.store(0, std::memory_order_relaxed);
       generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
-    job(0);
-    while (pending_.load(std::memory_order_acquire) != 0) GENAI_RT_PAUSE();
+    Drain(job, num_tasks);
+    // Late workers must not start on a job that is about to go out of scope; the ones that
+    // already joined are waited for.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      job_ = nullptr;
+    }
+    for (int spins = 0; in_flight_.load(std::memory_order_acquire) != 0; ++spins) {
+      if (spins < 4096) {
+        GENAI_RT_PAUSE();
+      } else {
+        std::this_thread::yield();
+      }
+    }
   }
 
  private:
+  // Tasks are claimed one at a time, so a worker the OS has not scheduled yet (a shared,
+  // oversubscribed machine) delays nothing: the caller takes the tasks it would have run.
+  void Drain(const std::function<void(int)>& job, int num_tasks) {
+    for (;;) {
+      const int task = next_task_.fetch_add(1, std::memory_order_relaxed);
+      if (task >= num_tasks) return;
+      job(task);
+    }
+  }
+
   void EnsureWorkers(int count) {
     // A forked child inherits the pool's bookkeeping but not its threads: start afresh there
     // (the old std::thread objects are leaked on purpose; joining them would hang).
@@ -73,19 +96,20 @@ class Pool {
           break;
         }
       }
-      const std::function<void(int)>* job;
-      int num_tasks;
+      const std::function<void(int)>* job = nullptr;
+      int num_tasks = 0;
       {
-        // Generation, job and size are read together: a worker that missed a job it had no
-        // part in must take the current one once, not the old one's size with the new job.
         std::lock_guard<std::mutex> lock(mu_);
         seen = generation_.load(std::memory_order_relaxed);
-        job = job_;
-        num_tasks = num_tasks_;
+        if (job_ != nullptr && index <= max_worker_) {
+          job = job_;
+          num_tasks = num_tasks_;
+          in_flight_.fetch_add(1, std::memory_order_relaxed);
+        }
       }
-      if (index < num_tasks) {
-        (*job)(index);
-        pending_.fetch_sub(1, std::memory_order_acq_rel);
+      if (job != nullptr) {
+        Drain(*job, num_tasks);
+        in_flight_.fetch_sub(1, std::memory_order_release);
       }
     }
   }
@@ -96,21 +120,23 @@ class Pool {
   std::vector<std::thread> workers_;
   pid_t owner_pid_ = getpid();
   std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
+  std::atomic<int> next_task_{0};
+  std::atomic<int> in_flight_{0};
   const std::function<void(int)>* job_ = nullptr;
   int num_tasks_ = 0;
+  int max_worker_ = 0;
 };
 
 }  // namespace
 
-void ParallelFor(int num_tasks, const std::function<void(int)>& job) {
-  if (num_tasks <= 1) {
-    job(0);
+void ParallelFor(int num_tasks, int num_threads, const std::function<void(int)>& job) {
+  if (num_tasks <= 1 || num_threads <= 1) {
+    for (int task = 0; task < num_tasks; ++task) job(task);
     return;
   }
   // Never destroyed: worker threads outlive static destruction at interpreter exit.
   static Pool* pool = new Pool();
-  pool->Run(num_tasks, job);
+  pool->Run(num_tasks, num_threads, job);
 }
 
 }  // namespace genai_rt::quant

@@ -14,6 +14,8 @@ from typing import Any
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ATTENTION_BACKENDS = ("auto", "torch", "triton", "flash_attn")
 DEVICES = ("auto", "cpu", "cuda")
+QUANTIZE = ("auto", "none", "int8", "int4")
+QUANT_ACTIVATIONS = ("int8", "float32")
 
 
 def _positive_int(name: str, value: object, allow_none: bool = False) -> None:
@@ -46,6 +48,13 @@ class ModelConfig:
         "auto" is cuda when torch sees a GPU.
     enforce_eager : bool
         On CUDA, run decode steps eagerly instead of replaying captured CUDA graphs.
+    quantize : {"auto", "none", "int8", "int4"}
+        Weights kept quantized (genai_rt.model.quant): "auto" keeps a GGUF file's blocks on CPU;
+        "int8" / "int4" quantize a Hugging Face checkpoint at load (weight-only; CPU: Q8_0 /
+        Q4_1 blocks of 32, CUDA: int8 per channel / int4 per group of 128); "none": dense.
+    quant_activations : {"int8", "float32"}
+        CPU quantized kernels: activations quantized per 32 to int8 (llama.cpp's scheme, the
+        fast path) or kept fp32 (weight-only, exact to fp32 rounding).
     """
 
     path: str
@@ -54,6 +63,8 @@ class ModelConfig:
     attention_backend: str = "auto"
     device: str = "auto"
     enforce_eager: bool = False
+    quantize: str = "auto"
+    quant_activations: str = "int8"
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
@@ -64,6 +75,8 @@ class ModelConfig:
         _choice("device", self.device, DEVICES)
         if not isinstance(self.enforce_eager, bool):
             raise ValueError(f"enforce_eager must be a bool, got {self.enforce_eager!r}")
+        _choice("quantize", self.quantize, QUANTIZE)
+        _choice("quant_activations", self.quant_activations, QUANT_ACTIVATIONS)
 
 
 @dataclass(frozen=True)

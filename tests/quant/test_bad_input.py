@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from genai_rt import _core
+from genai_rt.model.gguf_file import GGUFFile
 from genai_rt.model.quant import QuantFormatError, QuantizedLinear, QuantizedWeight
 from genai_rt.model.quant.cpu import quant_matmul
 
@@ -46,7 +47,7 @@ def test_corrupt_scale_in_a_gguf_file_fails_at_load(tmp_path) -> None:
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
-    tensor = gguf.GGUFReader(str(path)).tensors[0]
+    tensor = next(GGUFFile(path).tensors())
     with pytest.raises(QuantFormatError, match=r"blk\.0\.attn_q\.weight: Q4_1 block scale d is "
                                                r"NaN in row 2, block 0"):
         QuantizedWeight.from_gguf(tensor)

@@ -11,8 +11,9 @@
 
 namespace genai_rt::quant {
 
-/// \brief Runs job(i) for i in [0, num_tasks) on up to num_tasks threads, i = 0 on the caller;
-/// returns when all are done. Calls from several threads are serialized. job must not throw.
-void ParallelFor(int num_tasks, const std::function<void(int)>& job);
+/// \brief Runs job(i) for every i in [0, num_tasks) on up to num_threads threads (the caller is
+/// one); tasks are claimed one by one, so threads the OS runs late simply take fewer. Returns
+/// when all are done. Calls from several threads are serialized. job must not throw.
+void ParallelFor(int num_tasks, int num_threads, const std::function<void(int)>& job);
 
 }  // namespace genai_rt::quant

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from genai_rt import _core
+from genai_rt.model.gguf_file import GGUFTensor
 
 T = gguf.GGMLQuantizationType
 # GGML type id -> name, for every format the kernels read.
@@ -127,15 +128,21 @@ class QuantizedWeight:
                    sum(p.out_features for p in parts), name)
 
     @classmethod
-    def from_gguf(cls, tensor: gguf.ReaderTensor) -> QuantizedWeight:
-        """The raw blocks of a 2-D tensor read with ``gguf.GGUFReader`` (shared, not copied)."""
-        check_supported(int(tensor.tensor_type), tensor.name)
-        in_features, out_features = (int(d) for d in tensor.shape[:2])
-        data = np.asarray(tensor.data)
-        if len(tensor.shape) != 2 or data.ndim != 2:
+    def from_gguf(cls, tensor: GGUFTensor) -> QuantizedWeight:
+        """The raw blocks of a 2-D quantized tensor of a ``GGUFFile``, scales checked.
+
+        Raises
+        ------
+        QuantFormatError
+            For an unsupported type (named), a tensor that is not 2-D, or a NaN/inf block scale
+            (with its row and block).
+        """
+        check_supported(int(tensor.ggml_type), tensor.name)
+        if len(tensor.shape) != 2 or tensor.raw.ndim != 2:
             raise QuantFormatError(f"{tensor.name}: expected a 2-D tensor, got {tensor.shape}")
-        # A copy: the reader's memmap is read-only, and torch tensors over it would be too.
-        weight = cls(torch.from_numpy(np.array(data.view(np.uint8))), int(tensor.tensor_type),
-                     in_features, out_features, tensor.name)
+        out_features, in_features = tensor.shape
+        # A copy: the file's mapping is read-only, and torch tensors over it would be too.
+        blocks = torch.from_numpy(np.array(tensor.raw.view(np.uint8)))
+        weight = cls(blocks, int(tensor.ggml_type), in_features, out_features, tensor.name)
         weight.check_scales()
         return weight
