@@ -89,3 +89,10 @@ def test_isa_paths_are_reported() -> None:
     assert _core.quant_active_isa() in ISAS
     with pytest.raises(ValueError, match="not available"):
         _core.quant_set_isa("amx")
+
+
+def test_info_names_the_quantized_paths() -> None:
+    from genai_rt.info import collect, format_info
+
+    text = format_info(collect())
+    assert f"cpu: C++ {_core.quant_active_isa()}" in text and "Q6_K" in text
