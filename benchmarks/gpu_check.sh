@@ -103,6 +103,8 @@ fi
 stage roofline 60 "$PY" benchmarks/gpu_bench.py --stage roofline "${BENCH_FLAGS[@]}"
 stage kernels 150 "$PY" benchmarks/gpu_bench.py --stage kernels "${BENCH_FLAGS[@]}"
 stage decode 150 "$PY" benchmarks/gpu_bench.py --stage decode "${BENCH_FLAGS[@]}"
+# Quantized weights: int4 / int8 Triton dequant-GEMM vs bf16, Llama-3-8B-shaped (issue 15).
+stage quant 120 "$PY" benchmarks/gpu_bench_quant.py "${BENCH_FLAGS[@]}"
 # Kernel configs do not change results; skipping the autotune sweep saves ~40 compiles here.
 stage tests 150 env GENAI_RT_TRITON_AUTOTUNE=0 "$PY" -m pytest -q -p no:cacheprovider tests/kernels \
   --junitxml="$OUT_DIR/pytest_kernels.xml"
