@@ -106,6 +106,8 @@ stage decode 150 "$PY" benchmarks/gpu_bench.py --stage decode "${BENCH_FLAGS[@]}
 stage engine 120 "$PY" benchmarks/gpu_bench.py --stage engine "${BENCH_FLAGS[@]}"
 # Retrieval: exact search over 1M x 768 fp16 (kernels/vector_topk.py) against torch matmul+topk.
 stage vector_search 90 "$PY" benchmarks/gpu_bench.py --stage vector_search "${BENCH_FLAGS[@]}"
+# Quantized weights: int4 / int8 Triton dequant-GEMM vs bf16, Llama-3-8B-shaped (issue 15).
+stage quant 120 "$PY" benchmarks/gpu_bench_quant.py "${BENCH_FLAGS[@]}"
 # Kernel configs do not change results; skipping the autotune sweep saves ~40 compiles here.
 stage tests 150 env GENAI_RT_TRITON_AUTOTUNE=0 "$PY" -m pytest -q -p no:cacheprovider tests/kernels \
   --junitxml="$OUT_DIR/pytest_kernels.xml"

@@ -20,6 +20,8 @@
 #include "genai_rt/grammar/compiler.h"
 #include "genai_rt/kv/kv_cache_manager.h"
 #include "genai_rt/search/exact_topk.h"
+#include "genai_rt/quant/ggml_types.h"
+#include "genai_rt/quant/quant_matmul.h"
 #include "genai_rt/version.h"
 
 #ifdef GENAI_RT_WITH_CUDA
@@ -483,6 +485,52 @@ void BindSearch(py::module_& m) {
   m.attr("exact_top_k_uses_avx2") = se::ExactTopKUsesAvx2();
 }
 
+// ---------------------------------------------------------------------------------------------
+// Quantized weights (csrc/quant)
+// ---------------------------------------------------------------------------------------------
+
+void BindQuant(py::module_& m) {
+  namespace q = genai_rt::quant;
+  m.def(
+      "quant_matmul",
+      [](std::uintptr_t y, std::uintptr_t x, int64_t rows, int64_t k, int64_t x_stride,
+         std::uintptr_t weights, int ggml_type, int64_t n, bool int8_activations,
+         int num_threads) {
+        // Sizes and the type are checked inside before any work (ValueError in Python).
+        py::gil_scoped_release release;
+        q::QuantMatmul(reinterpret_cast<const float*>(x), rows, k, x_stride,
+                       reinterpret_cast<const uint8_t*>(weights), ggml_type, n,
+                       int8_activations ? q::ActivationMode::kInt8 : q::ActivationMode::kFloat32,
+                       num_threads, reinterpret_cast<float*>(y));
+      },
+      "y[rows, n] = x[rows, k] @ W[n, k]^T with W in a GGML block format (raw GGUF rows), "
+      "dequantization fused into the dot product; int8_activations quantizes x per 32 inputs "
+      "(llama.cpp's q8 scheme). Pointers are host addresses (tensor.data_ptr()); see "
+      "genai_rt/quant/quant_matmul.h.",
+      py::arg("y"), py::arg("x"), py::arg("rows"), py::arg("k"), py::arg("x_stride"),
+      py::arg("weights"), py::arg("ggml_type"), py::arg("n"), py::arg("int8_activations"),
+      py::arg("num_threads"));
+  m.def(
+      "quant_check_block_scales",
+      [](std::uintptr_t weights, int ggml_type, int64_t rows, int64_t k) {
+        py::gil_scoped_release release;
+        q::CheckBlockScales(reinterpret_cast<const uint8_t*>(weights), ggml_type, rows, k);
+      },
+      "Raise ValueError naming the first NaN/inf block scale of a [rows, k] GGML tensor.",
+      py::arg("weights"), py::arg("ggml_type"), py::arg("rows"), py::arg("k"));
+  m.def(
+      "quant_row_bytes", &q::RowBytes,
+      "Bytes of one weight row of k inputs in GGML type ggml_type (ValueError if unsupported).",
+      py::arg("ggml_type"), py::arg("k"));
+  m.def("quant_is_supported", &q::IsSupportedType,
+        "Whether the quantized kernels read GGML type ggml_type.", py::arg("ggml_type"));
+  m.def("quant_available_isas", &q::AvailableIsas,
+        "Instruction-set paths this CPU can run, best first (AMX never used).");
+  m.def("quant_active_isa", &q::ActiveIsa, "The instruction-set path quant_matmul runs now.");
+  m.def("quant_set_isa", &q::SetIsa, "Pick the instruction-set path (for tests).",
+        py::arg("isa"));
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -495,4 +543,5 @@ PYBIND11_MODULE(_core, m) {
   BindCpuAttention(m);
   BindFixedOrderLinear(m);
   BindSearch(m);
+  BindQuant(m);
 }

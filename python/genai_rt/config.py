@@ -14,6 +14,8 @@ from typing import Any
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ATTENTION_BACKENDS = ("auto", "torch", "triton", "flash_attn")
 DEVICES = ("auto", "cpu", "cuda")
+QUANTIZE = ("auto", "none", "int8", "int4")
+QUANT_ACTIVATIONS = ("int8", "float32")
 
 
 def _positive_int(name: str, value: object, allow_none: bool = False) -> None:
@@ -51,6 +53,13 @@ class ModelConfig:
         the batch, however its prompt is chunked, through preemption and prefix-cache hits
         (``genai_rt.model.deterministic``). CPU and float32 in this build; costs throughput
         (BENCHMARKS.md).
+    quantize : {"auto", "none", "int8", "int4"}
+        Weights kept quantized (genai_rt.model.quant): "auto" keeps a GGUF file's blocks on CPU;
+        "int8" / "int4" quantize a Hugging Face checkpoint at load (weight-only; CPU: Q8_0 /
+        Q4_1 blocks of 32, CUDA: int8 per channel / int4 per group of 128); "none": dense.
+    quant_activations : {"int8", "float32"}
+        CPU quantized kernels: activations quantized per 32 to int8 (llama.cpp's scheme, the
+        fast path) or kept fp32 (weight-only, exact to fp32 rounding).
     """
 
     path: str
@@ -60,6 +69,8 @@ class ModelConfig:
     device: str = "auto"
     enforce_eager: bool = False
     deterministic: bool = False
+    quantize: str = "auto"
+    quant_activations: str = "int8"
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
@@ -72,6 +83,8 @@ class ModelConfig:
             raise ValueError(f"enforce_eager must be a bool, got {self.enforce_eager!r}")
         if not isinstance(self.deterministic, bool):
             raise ValueError(f"deterministic must be a bool, got {self.deterministic!r}")
+        _choice("quantize", self.quantize, QUANTIZE)
+        _choice("quant_activations", self.quant_activations, QUANT_ACTIVATIONS)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ class BuildInfo:
     torch_cuda_devices: int
     triton: str | None
     triton_mode: str
+    quantized_linear: str = ""
     optional_backends: dict[str, bool] = field(default_factory=dict)
 
 
@@ -30,6 +31,19 @@ def _module_version(name: str) -> str | None:
     except Exception:  # an optional import may fail in many ways (missing CUDA libs, ...)
         return None
     return str(getattr(module, "__version__", "unknown"))
+
+
+def _quantized_linear_paths() -> str:
+    """Which kernels quantized weights run on here (genai_rt.model.quant)."""
+    from genai_rt import _core
+    from genai_rt.model.quant.formats import SUPPORTED_TYPES
+
+    isas = list(_core.quant_available_isas())
+    return (
+        f"cpu: C++ {_core.quant_active_isa()} (available {', '.join(isas)}; AMX never used), "
+        f"GGUF {'/'.join(SUPPORTED_TYPES.values())} kept in blocks, --quantize int8->Q8_0 "
+        "int4->Q4_1; cuda: Triton int8 per-channel / int4 group 128, GGUF dequantized"
+    )
 
 
 def collect() -> BuildInfo:
@@ -58,6 +72,7 @@ def collect() -> BuildInfo:
         torch_cuda_devices=torch_devices,
         triton=triton_version,
         triton_mode=triton_mode,
+        quantized_linear=_quantized_linear_paths(),
         optional_backends={n: _module_version(n) is not None for n in OPTIONAL_BACKENDS},
     )
 

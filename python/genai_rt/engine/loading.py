@@ -74,6 +74,9 @@ def load_engine_parts(
         else:
             model = load_model(mcfg.path, backend, dtype=dtype, device=device,
                                max_model_len=mcfg.max_model_len)
+        from genai_rt.model.quant.apply import quantize_model
+
+        quantize_model(model, gguf, mcfg.quantize, mcfg.quant_activations)  # logs the path
     if mcfg.deterministic:
         from genai_rt.model.deterministic import make_batch_invariant
 
