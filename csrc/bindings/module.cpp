@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <optional>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
@@ -17,6 +18,7 @@
 #include "genai_rt/grammar/bitmask_apply.h"
 #include "genai_rt/grammar/compiler.h"
 #include "genai_rt/kv/kv_cache_manager.h"
+#include "genai_rt/search/exact_topk.h"
 #include "genai_rt/version.h"
 
 #ifdef GENAI_RT_WITH_CUDA
@@ -389,6 +391,67 @@ void BindCpuAttention(py::module_& m) {
       genai_rt::attention::kMinTokensPerThread;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Vector search (csrc/search): exact CPU top-k with an allow-bitmap, for genai_rt.retrieval
+// ---------------------------------------------------------------------------------------------
+
+void BindSearch(py::module_& m) {
+  namespace se = genai_rt::search;
+  using F32 = py::array_t<float, py::array::c_style>;
+  using U32 = py::array_t<uint32_t, py::array::c_style>;
+  m.def(
+      "exact_top_k",
+      [](F32 queries, py::array rows, std::optional<F32> row_norms, std::optional<U32> allow,
+         int64_t k, int metric, int num_threads) {
+        if (queries.ndim() != 2) throw std::invalid_argument("queries must be [B, D]");
+        if (rows.ndim() != 2) throw std::invalid_argument("rows must be [N, D]");
+        if (!(rows.flags() & py::array::c_style)) {
+          throw std::invalid_argument("rows must be C-contiguous");
+        }
+        se::Storage storage;
+        if (rows.dtype().is(py::dtype::of<float>())) {
+          storage = se::Storage::kFloat32;
+        } else if (rows.dtype().kind() == 'f' && rows.itemsize() == 2) {
+          storage = se::Storage::kFloat16;
+        } else {
+          throw std::invalid_argument("rows must be float32 or float16");
+        }
+        se::ExactSearchShape shape;
+        shape.num_queries = queries.shape(0);
+        shape.num_rows = rows.shape(0);
+        shape.dim = queries.shape(1);
+        shape.k = k;
+        if (rows.shape(1) != shape.dim) {
+          throw std::invalid_argument("rows have dimension " + std::to_string(rows.shape(1)) +
+                                      ", queries " + std::to_string(shape.dim));
+        }
+        if (row_norms && row_norms->size() != shape.num_rows) {
+          throw std::invalid_argument("row_norms must have one entry per row");
+        }
+        if (allow && allow->size() < (shape.num_rows + 31) / 32) {
+          throw std::invalid_argument("allow must have ceil(N / 32) uint32 words");
+        }
+        if (metric != 0 && metric != 1) throw std::invalid_argument("metric must be 0 or 1");
+        F32 scores({shape.num_queries, std::max<int64_t>(k, 0)});
+        py::array_t<int64_t> ids({shape.num_queries, std::max<int64_t>(k, 0)});
+        const float* norms = row_norms ? row_norms->data() : nullptr;
+        const uint32_t* bits = allow ? allow->data() : nullptr;
+        {
+          py::gil_scoped_release release;
+          se::ExactTopK(queries.data(), rows.data(), storage, norms, bits, shape,
+                        static_cast<se::Metric>(metric), num_threads, scores.mutable_data(),
+                        ids.mutable_data());
+        }
+        return py::make_tuple(scores, ids);
+      },
+      py::arg("queries").noconvert(), py::arg("rows"), py::arg("row_norms").noconvert(),
+      py::arg("allow").noconvert(), py::arg("k"), py::arg("metric"), py::arg("num_threads"),
+      "(scores [B, k] float32, rows [B, k] int64) of the k best allowed rows per query; "
+      "metric 0 = inner product (larger first), 1 = squared L2 (smaller first); row -1 past "
+      "the allowed rows. See genai_rt/search/exact_topk.h.");
+  m.attr("exact_top_k_uses_avx2") = se::ExactTopKUsesAvx2();
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -399,4 +462,5 @@ PYBIND11_MODULE(_core, m) {
   BindGrammar(m);
   BindKv(m);
   BindCpuAttention(m);
+  BindSearch(m);
 }

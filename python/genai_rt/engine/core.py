@@ -238,14 +238,26 @@ class EngineCore:
         req.metrics.num_preemptions += seq.num_preemptions
 
     def _grammar_masks(self, seqs: list[Sequence]) -> tuple[list[int], MaskFiller] | None:
-        rows = [i for i, s in enumerate(seqs) if s.owner.matcher is not None]
+        rows = [i for i, s in enumerate(seqs)
+                if s.owner.matcher is not None or s.owner.output_filter is not None]
         if not rows:
             return None
-        matchers = [seqs[i].owner.matcher for i in rows]
+        # positions in the bitmask (one per row above) of the grammar and the filter rows
+        grammar_at = [j for j, i in enumerate(rows) if seqs[i].owner.matcher is not None]
+        matchers = [seqs[rows[j]].owner.matcher for j in grammar_at]
+        filters = [(j, seqs[i].owner.output_filter) for j, i in enumerate(rows)
+                   if seqs[i].owner.output_filter is not None]
         from genai_rt.engine.constraints import fill_masks
 
         threads = 1 if self.runner.device.type == "cpu" else 0
-        return rows, lambda bitmask: fill_masks(matchers, bitmask, threads)
+
+        def fill(bitmask: torch.Tensor) -> None:
+            if matchers:
+                fill_masks(matchers, bitmask, threads, grammar_at)
+            for j, state in filters:  # deny-list / PII bans, ANDed into the grammar's mask
+                state.apply(bitmask[j])
+
+        return rows, fill
 
     def _output(self, req: RequestState) -> RequestOutput:
         completions: list[CompletionOutput] = [seq.owner.snapshot(seq) for seq in req.seqs]

@@ -34,7 +34,8 @@ class SeqState:
     """What the engine tracks for one sequence beyond the scheduler's token counts."""
 
     __slots__ = (
-        "request", "index", "row", "stop_ids", "detok", "stop_checker", "matcher", "text",
+        "request", "index", "row", "stop_ids", "detok", "stop_checker", "matcher", "output_filter",
+        "text",
         "finish_reason", "logprobs", "cumulative_logprob", "emitted_text_len", "emitted_tokens",
     )
 
@@ -55,6 +56,9 @@ class SeqState:
         self.detok = detok
         self.stop_checker = stop_checker
         self.matcher = matcher
+        # per-sequence state of params.output_filter (apply(bitmask_row), accept(token))
+        filt = row.params.output_filter
+        self.output_filter: Any = filt.new_state() if filt is not None else None
         self.text = ""
         self.finish_reason: str | None = None
         self.logprobs: list[dict[int, float]] | None = (
@@ -105,6 +109,8 @@ class SeqState:
             delta = self.detok.step((token,))
             if delta:
                 self.text += delta
+        if self.output_filter is not None:
+            self.output_filter.accept(token)
         if self.matcher is not None:
             if not self.matcher.accept_token(token):
                 raise RuntimeError(f"grammar rejected token {token} that its own mask allowed")

@@ -139,6 +139,10 @@ class SamplingParams:
     grammar : Grammar | dict | None
         A compiled ``Grammar`` or exactly one of ``{"json_schema": ...}``, ``{"regex": ...}``,
         ``{"ebnf": ...}``, ``{"choice": [...]}``.
+    output_filter : object | None
+        Bans tokens step by step on top of the grammar (the pipeline's deny-list / PII filter):
+        ``new_state()`` gives each sequence a state with ``apply(bitmask_row)`` (AND its allowed
+        tokens into an int32 row in place) and ``accept(token_id)``.
 
     Examples
     --------
@@ -167,6 +171,7 @@ class SamplingParams:
     skip_special_tokens: bool = True
     include_stop_str_in_output: bool = False
     grammar: Any = None
+    output_filter: Any = None
 
     def __post_init__(self) -> None:
         _require_int("n", self.n, 1)
@@ -198,6 +203,11 @@ class SamplingParams:
         _require_bool("skip_special_tokens", self.skip_special_tokens)
         _require_bool("include_stop_str_in_output", self.include_stop_str_in_output)
         self._check_grammar()
+        if self.output_filter is not None and not callable(
+            getattr(self.output_filter, "new_state", None)
+        ):
+            raise ValueError("output_filter must have a new_state() method, got "
+                             f"{type(self.output_filter).__name__}")
         for name in ("temperature", "top_p", "min_p", "repetition_penalty", "presence_penalty",
                      "frequency_penalty"):
             object.__setattr__(self, name, float(getattr(self, name)))  # 1 and 1.0 compare alike

@@ -1,0 +1,70 @@
+"""Shared, session-scoped objects for the retrieval tests: the real embedder, a text corpus."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from genai_rt.retrieval.embedder import Embedder
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "examples" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    return Embedder(device="cpu")
+
+
+def corpus_sentences(limit: int) -> list[str]:
+    """Real English sentences: the example corpus, then standard-library docstrings (the same
+    on every machine with this Python), deduplicated, in a fixed order."""
+    import argparse
+    import asyncio
+    import collections
+    import email.message
+    import http.client
+    import json
+    import logging
+    import os
+    import pathlib
+    import sqlite3
+    import string
+    import subprocess
+    import tarfile
+    import threading
+    import unittest
+    import urllib.request
+    import zipfile
+
+    texts = [p.read_text() for p in sorted(CORPUS.glob("*.md"))]
+    for module in (os, pathlib, collections, json, logging, subprocess, threading, unittest,
+                   email.message, sqlite3, argparse, asyncio, http.client, string, tarfile,
+                   urllib.request, zipfile):
+        texts.append(inspect.getdoc(module) or "")
+        for _, member in sorted(inspect.getmembers(module)):
+            if not callable(member):
+                continue
+            texts.append(inspect.getdoc(member) or "")
+            if inspect.isclass(member):
+                for _, method in sorted(inspect.getmembers(member, inspect.isfunction)):
+                    texts.append(inspect.getdoc(method) or "")
+    seen: dict[str, None] = {}
+    for text in texts:
+        for s in re.split(r"(?<=[.!?])\s+|\n\s*\n", text):
+            s = " ".join(s.split())
+            if 20 <= len(s) <= 400 and s not in seen:
+                seen[s] = None
+    out = list(seen)
+    if len(out) < limit:
+        raise RuntimeError(f"only {len(out)} sentences found, need {limit}")
+    return out[:limit]
+
+
+@pytest.fixture(scope="session")
+def sentence_vectors(embedder: Embedder) -> tuple[list[str], np.ndarray]:
+    sentences = corpus_sentences(2000)
+    return sentences, embedder.encode(sentences)
