@@ -127,7 +127,7 @@ def stage_roofline(rec: Any, dry_run: bool) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", choices=["roofline", "kernels", "decode"])
+    parser.add_argument("--stage", choices=["roofline", "kernels", "decode", "vector_search"])
     parser.add_argument("--report", action="store_true")
     parser.add_argument("--dry-run", action="store_true", help="CPU, interpreter, tiny shapes")
     parser.add_argument("--out", default=os.environ.get("OUT", "/tmp/gpu_check"))
@@ -153,6 +153,10 @@ def main() -> int:
         from gpu_bench_kernels import run_kernel_benchmarks
 
         run_kernel_benchmarks(rec, args.dry_run)
+    elif args.stage == "vector_search":
+        from gpu_bench_vector_search import run_vector_search_benchmarks
+
+        run_vector_search_benchmarks(rec, args.dry_run)
     else:
         from gpu_bench_decode import run_decode_benchmark
 

@@ -103,6 +103,8 @@ fi
 stage roofline 60 "$PY" benchmarks/gpu_bench.py --stage roofline "${BENCH_FLAGS[@]}"
 stage kernels 150 "$PY" benchmarks/gpu_bench.py --stage kernels "${BENCH_FLAGS[@]}"
 stage decode 150 "$PY" benchmarks/gpu_bench.py --stage decode "${BENCH_FLAGS[@]}"
+# Retrieval: exact search over 1M x 768 fp16 (kernels/vector_topk.py) against torch matmul+topk.
+stage vector_search 90 "$PY" benchmarks/gpu_bench.py --stage vector_search "${BENCH_FLAGS[@]}"
 # Kernel configs do not change results; skipping the autotune sweep saves ~40 compiles here.
 stage tests 150 env GENAI_RT_TRITON_AUTOTUNE=0 "$PY" -m pytest -q -p no:cacheprovider tests/kernels \
   --junitxml="$OUT_DIR/pytest_kernels.xml"

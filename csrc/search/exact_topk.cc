@@ -179,7 +179,7 @@ void ScoreTile(const Problem& p, int64_t qb, int64_t nq, int64_t first, int64_t 
   const RowT* x = static_cast<const RowT*>(p.rows) + first * dim;
 #ifdef GENAI_RT_SEARCH_X86
   if (p.avx2) {
-    float out[kQueryBlock * 4];
+    float out[kQueryBlock * 8];
     if (nq == kQueryBlock) {
       int64_t r = 0;
       for (; r + 2 <= count; r += 2) {
@@ -196,8 +196,8 @@ void ScoreTile(const Problem& p, int64_t qb, int64_t nq, int64_t first, int64_t 
     } else {
       for (int64_t i = 0; i < nq; ++i) {
         int64_t r = 0;
-        for (; r + 4 <= count; r += 4) {
-          DotTileAvx2<1, 4>(q + i * dim, x + r * dim, dim, dots + i * count + r);
+        for (; r + 8 <= count; r += 8) {
+          DotTileAvx2<1, 8>(q + i * dim, x + r * dim, dim, dots + i * count + r);
         }
         for (; r < count; ++r) DotTileAvx2<1, 1>(q + i * dim, x + r * dim, dim, dots + i * count + r);
       }

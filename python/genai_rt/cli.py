@@ -39,6 +39,12 @@ def _cmd_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def _retrieval_cli():  # type: ignore[no-untyped-def]
+    from genai_rt.retrieval import cli
+
+    return cli
+
+
 def _add_model_args(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", required=True)
     init = actions.add_parser("init", help="make DIR the default model, SmolLM2-135M-Instruct")
@@ -113,6 +119,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
               lambda args: _audit_commands().cmd_audit(args)),
     "feedback": ("feedback on audit records: `feedback export`, `feedback add ID RATING`",
                  lambda args: _audit_commands().cmd_feedback(args)),
+    "ingest": ("ingest a folder of documents into the grounding store for a tenant",
+               lambda args: _retrieval_cli().cmd_ingest(args)),
+    "search": ("search the grounding store as a principal (tenant:roles)",
+               lambda args: _retrieval_cli().cmd_search(args)),
 }
 # Subcommands that take arguments: name -> function adding them to the subparser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
@@ -122,6 +132,8 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "keys": lambda p: _server_cli().add_keys_args(p),
     "audit": lambda parser: _audit_commands().add_audit_args(parser),
     "feedback": lambda parser: _audit_commands().add_feedback_args(parser),
+    "ingest": lambda parser: _retrieval_cli().add_ingest_args(parser),
+    "search": lambda parser: _retrieval_cli().add_search_args(parser),
 }
 
 

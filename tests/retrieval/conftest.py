@@ -66,5 +66,31 @@ def corpus_sentences(limit: int) -> list[str]:
 
 @pytest.fixture(scope="session")
 def sentence_vectors(embedder: Embedder) -> tuple[list[str], np.ndarray]:
-    sentences = corpus_sentences(2000)
+    sentences = corpus_sentences(200)
     return sentences, embedder.encode(sentences)
+
+
+class MemoEmbedder:
+    """The real embedder with a per-text memo, for tests that embed the same short texts many
+    times (the property tests); everything else is delegated unchanged."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self._inner = inner
+        self._memo: dict[str, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._memo]
+        if missing:
+            for t, v in zip(missing, self._inner.encode(missing), strict=True):
+                self._memo[t] = v
+        if not texts:
+            return np.empty((0, self._inner.dim), dtype=np.float32)
+        return np.stack([self._memo[t] for t in texts])
+
+
+@pytest.fixture(scope="session")
+def memo_embedder(embedder: Embedder) -> MemoEmbedder:
+    return MemoEmbedder(embedder)

@@ -25,11 +25,27 @@ def make_store(tmp_path: Path, embedder: Embedder, backend: str = "cpu_exact",
                                      **options), embedder)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("backend", ["cpu_exact", "hnsw"])
-def test_ingest_and_retrieve_the_right_document(tmp_path, embedder, backend):
-    store = make_store(tmp_path, embedder, backend)
+@pytest.fixture(scope="session")
+def corpus_db(tmp_path_factory, embedder) -> Path:
+    """The example corpus ingested once for tenant acme with label hr (copied per test)."""
+    folder = tmp_path_factory.mktemp("corpus_db")
+    store = make_store(folder, embedder)
     report = store.ingest_folder(CORPUS, "acme", labels=["hr"], progress=False)
     assert report.added == len(list(CORPUS.glob("*.md"))) and not report.errors
+    assert report.chunks_written == len(store) > report.added  # long files span chunks
+    store.close()
+    return folder / "docs.db"
+
+
+def corpus_store(corpus_db: Path, tmp_path: Path, embedder: Embedder,
+                 backend: str = "cpu_exact") -> DocumentStore:
+    shutil.copy(corpus_db, tmp_path / "docs.db")
+    return make_store(tmp_path, embedder, backend)
+
+
+@pytest.mark.parametrize("backend", ["cpu_exact", "hnsw"])
+def test_ingest_and_retrieve_the_right_document(tmp_path, embedder, corpus_db, backend):
+    store = corpus_store(corpus_db, tmp_path, embedder, backend)
     store.add_document("acme", "merger.md", "The merger with Globex closes in March.",
                        labels={"exec"}, metadata={"kind": "memo"})
     result = store.retrieve("When does the Globex merger close?", EXEC, k=1)
@@ -44,28 +60,32 @@ def test_ingest_and_retrieve_the_right_document(tmp_path, embedder, backend):
     store.close()
 
 
-def test_policy_questions_find_their_policy(tmp_path, embedder):
-    store = make_store(tmp_path, embedder)
-    store.ingest_folder(CORPUS, "acme", progress=False)
-    assert store.retrieve("How long do we keep customer data?", NOBODY, k=1) \
+def test_policy_questions_find_their_policy(tmp_path, embedder, corpus_db):
+    store = corpus_store(corpus_db, tmp_path, embedder)
+    assert store.retrieve("How long do we keep customer data?", HR, k=1) \
         .passages[0].document_id == "07_data_retention.md"
-    assert store.retrieve("What is the process for releasing a new version?", NOBODY, k=1) \
+    assert store.retrieve("What is the process for releasing a new version?", HR, k=1) \
         .passages[0].document_id == "11_release_process.md"
+    assert store.retrieve("customer data", NOBODY, k=3).report.visible_rows == 0
 
 
 def test_reingest_touches_only_changed_and_removes_deleted(tmp_path, embedder):
     folder = tmp_path / "docs"
-    shutil.copytree(CORPUS, folder)
+    folder.mkdir()
+    for name in ("01_remote_work_policy.md", "02_expense_policy.md", "05_product_faq.md"):
+        shutil.copy(CORPUS / name, folder / name)
+    (folder / "short.txt").write_text("Short notes stay in one chunk.")
     store = make_store(tmp_path, embedder)
     first = store.ingest_folder(folder, "acme", progress=False)
     before = {p.chunk_id for p in store.retrieve("expenses", NOBODY, k=len(store)).passages}
-    assert first.added == 13 and first.chunks_written == len(store)
+    assert first.added == 4 and first.chunks_written == len(store)
 
     (folder / "02_expense_policy.md").write_text("Expenses over 50 EUR need a receipt.")
     (folder / "05_product_faq.md").unlink()
     (folder / "new.txt").write_text("The office is closed on public holidays.")
     second = store.ingest_folder(folder, "acme", progress=False)
-    assert (second.added, second.updated, second.removed, second.unchanged) == (1, 1, 1, 11)
+    assert (second.added, second.updated, second.removed, second.unchanged) == (1, 1, 1, 2)
+    assert second.chunks_written == 2
     after = store.retrieve("expenses", NOBODY, k=len(store))
     ids = {p.document_id for p in after.passages}
     assert "05_product_faq.md" not in ids and "new.txt" in ids
@@ -77,13 +97,16 @@ def test_reingest_touches_only_changed_and_removes_deleted(tmp_path, embedder):
 
 
 @pytest.mark.parametrize("backend", ["cpu_exact", "hnsw"])
-def test_reopen_restores_the_same_index(tmp_path, embedder, backend):
-    store = make_store(tmp_path, embedder, backend)
-    store.ingest_folder(CORPUS, "acme", progress=False)
-    expected = store.retrieve("security incident", NOBODY, k=4)
+def test_reopen_restores_the_same_index(tmp_path, embedder, corpus_db, backend):
+    store = corpus_store(corpus_db, tmp_path, embedder, backend)
+    store.add_document("acme", "extra.md", "Incident reviews happen within five days.")
+    store.delete_document("acme", "06_pricing_notes.md")
+    expected = store.retrieve("security incident", HR, k=4)
     store.close()
+    if backend == "hnsw":
+        assert (tmp_path / "docs.db.index" / "hnsw.bin").is_file()
     again = make_store(tmp_path, embedder, backend)
-    got = again.retrieve("security incident", NOBODY, k=4)
+    got = again.retrieve("security incident", HR, k=4)
     assert [p.chunk_id for p in got.passages] == [p.chunk_id for p in expected.passages]
     assert len(again) == len(store)
 

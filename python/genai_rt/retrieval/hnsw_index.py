@@ -4,6 +4,10 @@ hnswlib checks its ``filter`` callback on each candidate while it walks the grap
 caller may not see never enter the result heap. With a selective filter the walk can still end
 short of k (most neighbours filtered out); then the search reruns on the exact backend over the
 same visible rows and the report says so -- never a silent short answer.
+
+A filter that leaves only a small share of the rows goes to the exact scan directly: hnswlib's
+filtered walk keeps exploring until it has ``ef`` visible rows, so with 0.2% visible it visits
+most of the graph (a scan of 0.2% of the rows is far cheaper), and the report says why.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ class HnswIndex(VectorIndex):
         Search beam width (raised to k when k is larger).
     num_threads:
         Threads for batched unfiltered queries and inserts (0: all cores).
+    exact_below:
+        Share of visible rows below which a filtered search scans exactly instead.
 
     The graph holds float32 vectors; ``dtype`` sets the exact companion's storage.
     """
@@ -37,14 +43,18 @@ class HnswIndex(VectorIndex):
     backend = "hnsw"
 
     def __init__(self, dim: int, metric: str = "ip", dtype: str = "float32", M: int = 16,
-                 ef_construction: int = 200, ef_search: int = 64, num_threads: int = 0) -> None:
+                 ef_construction: int = 200, ef_search: int = 64, num_threads: int = 0,
+                 exact_below: float = 0.02) -> None:
         super().__init__(dim, metric, dtype)
         for name, value in (("M", M), ("ef_construction", ef_construction),
                             ("ef_search", ef_search)):
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.M, self.ef_construction, self.ef_search = M, ef_construction, ef_search
+        if not 0.0 <= exact_below <= 1.0:
+            raise ValueError(f"exact_below must be in [0, 1], got {exact_below!r}")
         self.num_threads = num_threads
+        self.exact_below = exact_below
         self.exact = CpuExactIndex(dim, metric, dtype, num_threads)
         self.graph = self._new_graph(1024)
 
@@ -92,6 +102,13 @@ class HnswIndex(VectorIndex):
         reports: list[SearchReport] = []
         if want == 0:
             return SearchHits(ids, scores, report_rows(ids, scores, k, 0, 0, self.backend))
+        if allowed_set is not None and visible < self.exact_below * len(self):
+            hits = self.exact.search(queries, k, allowed)
+            reason = (f"filter leaves {visible} of {len(self)} rows (under "
+                      f"{self.exact_below:.0%}); exact scan instead of a filtered graph walk")
+            return SearchHits(hits.ids, hits.scores, [
+                SearchReport(k, r.k_returned, visible, r.candidates_scanned, "cpu_exact", reason)
+                for r in hits.reports])
         self.graph.set_ef(max(self.ef_search, k))
         for q in range(len(queries)):
             found, scanned = self._walk(queries[q:q + 1], want, allowed_set)
@@ -142,4 +159,5 @@ class HnswIndex(VectorIndex):
 
     def _options(self) -> dict[str, Any]:
         return {"M": self.M, "ef_construction": self.ef_construction,
-                "ef_search": self.ef_search, "num_threads": self.num_threads}
+                "ef_search": self.ef_search, "num_threads": self.num_threads,
+                "exact_below": self.exact_below}
