@@ -1,0 +1,185 @@
+"""Assistant, Retrieval and the review queue over gRPC (and the assistant model over HTTP),
+against a real server on localhost: the real default model, the demo enterprise's store and
+pipeline config. The model-backed asks run concurrently once (module fixture) so the engine
+decodes them in shared batches; the tests inspect the results."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+import pytest
+from genai_rt.client import Client, ingest_document
+from genai_rt.config import AuditConfig, ServerConfig
+from genai_rt.server.auth import add_key
+
+from tests.server.harness import ServerThread
+
+HR_QUESTION = "How many weeks of paid parental leave do employees get?"
+PRICING_QUESTION = "What is the floor price for the Enterprise plan?"
+GLOBEX_QUESTION = "How many weeks of parental leave do employees get?"
+
+
+@pytest.fixture(scope="module")
+def assistant_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    path = tmp_path_factory.mktemp("assistant_keys") / "keys.json"
+    return {
+        "file": str(path),
+        "employee": add_key(path, "acme", ["employee"], "ann"),
+        "sales": add_key(path, "acme", ["employee", "sales"], "sam"),
+        "reviewer": add_key(path, "acme", ["reviewer"], "rita"),
+        "ingest": add_key(path, "acme", ["ingest"], "loader"),
+        "globex": add_key(path, "globex", ["employee"], "gil"),
+        "globex_reviewer": add_key(path, "globex", ["reviewer"], "gus"),
+    }
+
+
+@pytest.fixture(scope="module")
+def assistant_server(assistant_keys: dict[str, str],
+                     tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    from genai_rt import Engine, EngineConfig
+    from genai_rt.demo import default_model_dir
+    from genai_rt.pipeline.demo_setup import ENTERPRISE_DIR, open_demo_store
+
+    try:
+        model = default_model_dir()
+    except (RuntimeError, ImportError, OSError) as err:
+        pytest.skip(f"the real default model is not available: {err}")
+    tmp = tmp_path_factory.mktemp("assistant")
+    store = open_demo_store(tmp / "docs.db")
+    engine = Engine(EngineConfig.from_model(str(model), dtype="float32", max_num_seqs=16))
+    config = ServerConfig(port=0, api_keys_file=assistant_keys["file"],
+                          store_url=str(tmp / "docs.db"),
+                          pipeline_config=str(ENTERPRISE_DIR / "config.toml"),
+                          review_queue=str(tmp / "reviews.sqlite3"))
+    thread = ServerThread(config, engine=engine, store=store,
+                          audit=AuditConfig(audit_url=str(tmp / "audit.db"), audit_sync="NORMAL"))
+    yield thread
+    thread.stop()
+    engine.shutdown()
+    store.close()
+
+
+def _client(server: ServerThread, key: str) -> Client:
+    return Client(server.target, api_key=key, timeout=300)
+
+
+def _ask(server: ServerThread, key: str, text: str) -> tuple[list[str], Any]:
+    with _client(server, key) as c:
+        events = list(c.ask(text))
+    lines = [e.delta_text for e in events if e.HasField("delta_text")]
+    assert events[-1].HasField("answer") and all(not e.HasField("answer") for e in events[:-1])
+    return lines, events[-1].answer
+
+
+@pytest.fixture(scope="module")
+def asked(assistant_server: ServerThread, assistant_keys: dict[str, str]) -> dict[str, Any]:
+    jobs = {"hr": ("employee", HR_QUESTION), "pricing": ("sales", PRICING_QUESTION),
+            "globex": ("globex", GLOBEX_QUESTION)}
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        futures = {name: pool.submit(_ask, assistant_server, assistant_keys[key], text)
+                   for name, (key, text) in jobs.items()}
+        return {name: f.result() for name, f in futures.items()}
+
+
+def test_hr_question_streams_released_lines_then_the_answer(
+        asked: dict[str, Any], assistant_server: ServerThread,
+        assistant_keys: dict[str, str]) -> None:
+    lines, answer = asked["hr"]
+    assert answer.status == "PASSED", list(answer.reasons)
+    assert answer.citations and all(c.startswith("acme-") for c in answer.citations)
+    assert answer.verdicts and all(v.passed for v in answer.verdicts) and not answer.reasons
+    assert {"frame", "ground", "generate", "validate", "total"} <= set(answer.timings)
+    quotes = json.loads(answer.answer_json)["quotes"]
+    assert lines == [f"{q['text']} [{q['source']}]\n" for q in quotes]
+    with _client(assistant_server, assistant_keys["employee"]) as c:  # one audit record
+        record = c.audit_record(answer.audit_id)
+    assert record["kind"] == "pipeline" and record["status"] == "passed"
+    assert record["principal"]["tenant"] == "acme"
+
+
+def test_confidential_pricing_is_a_draft_in_the_tenants_review_queue(
+        asked: dict[str, Any], assistant_server: ServerThread,
+        assistant_keys: dict[str, str]) -> None:
+    lines, answer = asked["pricing"]
+    assert answer.status == "DRAFT_REQUIRES_SIGNOFF" and answer.HasField("review_id")
+    assert lines == []  # a draft is never streamed as an answer
+    with _client(assistant_server, assistant_keys["reviewer"]) as c:
+        items = {i.id: i for i in c.reviews()}
+        assert items[answer.review_id].kind == "signoff"
+        assert items[answer.review_id].request == PRICING_QUESTION
+        resolved = c.resolve_review(answer.review_id, "approved", "checked the list price")
+        assert resolved.status == "resolved" and resolved.reviewer == "rita"
+        with pytest.raises(grpc.RpcError) as again:
+            c.resolve_review(answer.review_id, "approved")
+        assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        with pytest.raises(grpc.RpcError) as bad:
+            c.resolve_review(answer.review_id, "maybe")
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "resolution" in (bad.value.details() or "")
+    with _client(assistant_server, assistant_keys["globex_reviewer"]) as c:  # tenant-isolated
+        assert answer.review_id not in {i.id for i in c.reviews(status="all")}
+        with pytest.raises(grpc.RpcError) as other:
+            c.resolve_review(answer.review_id, "rejected")
+        assert other.value.code() == grpc.StatusCode.NOT_FOUND
+    with _client(assistant_server, assistant_keys["sales"]) as c:
+        with pytest.raises(grpc.RpcError) as denied:
+            c.reviews()
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_tenant_b_retrieves_nothing_of_tenant_a(
+        asked: dict[str, Any], assistant_server: ServerThread,
+        assistant_keys: dict[str, str]) -> None:
+    _, answer = asked["globex"]
+    assert all(c.startswith("globex-") for c in answer.citations)
+    with _client(assistant_server, assistant_keys["globex"]) as c:
+        found = c.search("parental leave weeks", k=50)
+    assert found.passages and all(p.document_id.startswith("globex-") for p in found.passages)
+    assert found.report.complete and found.report.k_returned == found.report.visible_rows
+
+
+def test_ingest_search_delete_in_the_callers_tenant(
+        assistant_server: ServerThread, assistant_keys: dict[str, str]) -> None:
+    doc = ingest_document("acme-bike.json", "Employees may lease one bicycle per year through "
+                          "the BikeWell scheme.", metadata={"classification": "internal"})
+    with _client(assistant_server, assistant_keys["ingest"]) as c:
+        reply = c.ingest([doc])
+        assert reply.added == 1 and reply.chunks_in_store > 0
+        assert c.ingest([doc]).unchanged == 1
+        hits = c.search("bicycle lease scheme", k=1)
+        assert hits.passages[0].document_id == "acme-bike.json"
+        with pytest.raises(grpc.RpcError) as bad:
+            c.ingest([ingest_document("x", "text"), doc.__class__(
+                key="y", text="t", metadata_json="[1]")])
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "documents[1].metadata_json" in (bad.value.details() or "")
+        c.delete("acme-bike.json")
+        with pytest.raises(grpc.RpcError) as gone:
+            c.delete("acme-bike.json")
+        assert gone.value.code() == grpc.StatusCode.NOT_FOUND
+    with _client(assistant_server, assistant_keys["globex"]) as c:
+        with pytest.raises(grpc.RpcError) as denied:
+            c.ingest([doc])
+        assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert all(p.document_id != "acme-bike.json" for p in c.search("bicycle", k=5).passages)
+
+
+def test_bad_asks_name_the_field(assistant_server: ServerThread,
+                                 assistant_keys: dict[str, str]) -> None:
+    with _client(assistant_server, assistant_keys["employee"]) as c:
+        with pytest.raises(grpc.RpcError) as empty:
+            list(c.ask("   "))
+        assert empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "text" in (empty.value.details() or "")
+        with pytest.raises(grpc.RpcError) as role:
+            list(c.ask("hi", history=[{"role": "system", "content": "x"}]))
+        assert role.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "history[0]" in (role.value.details() or "")
+    with Client(assistant_server.target, api_key="grt-wrong", timeout=30) as c:
+        with pytest.raises(grpc.RpcError) as unauth:
+            list(c.ask(HR_QUESTION))
+        assert unauth.value.code() == grpc.StatusCode.UNAUTHENTICATED
