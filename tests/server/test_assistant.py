@@ -76,12 +76,17 @@ def _ask(server: ServerThread, key: str, text: str) -> tuple[list[str], Any]:
 
 
 @pytest.fixture(scope="module")
-def asked(assistant_server: ServerThread, assistant_keys: dict[str, str]) -> dict[str, Any]:
+def asked(assistant_server: ServerThread, assistant_keys: dict[str, str],
+          http_port: int) -> dict[str, Any]:
+    """Every model-backed ask of this module at once (gRPC and HTTP share the batches)."""
     jobs = {"hr": ("employee", HR_QUESTION), "pricing": ("sales", PRICING_QUESTION),
             "globex": ("globex", GLOBEX_QUESTION)}
-    with ThreadPoolExecutor(len(jobs)) as pool:
+    with ThreadPoolExecutor(len(jobs) + 2) as pool:
         futures = {name: pool.submit(_ask, assistant_server, assistant_keys[key], text)
                    for name, (key, text) in jobs.items()}
+        futures["http_draft"] = pool.submit(_http_draft, http_port, assistant_keys["sales"])
+        futures["http_streamed"] = pool.submit(_http_streamed, http_port,
+                                               assistant_keys["employee"])
         return {name: f.result() for name, f in futures.items()}
 
 
@@ -183,3 +188,55 @@ def test_bad_asks_name_the_field(assistant_server: ServerThread,
         with pytest.raises(grpc.RpcError) as unauth:
             list(c.ask(HR_QUESTION))
         assert unauth.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+
+@pytest.fixture(scope="module")
+def http_port(assistant_server: ServerThread) -> Iterator[int]:
+    from genai_rt.server.http.serve import start_http
+
+    http = assistant_server.loop.run(start_http(assistant_server.server))
+    yield http.port
+    assistant_server.loop.run(http.stop())
+
+
+def _openai(port: int, key: str) -> Any:
+    from openai import OpenAI
+
+    return OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, timeout=300,
+                  max_retries=0)
+
+
+def _http_draft(port: int, key: str) -> Any:
+    return _openai(port, key).chat.completions.create(
+        model="genai-rt-assistant", messages=[{"role": "user", "content": PRICING_QUESTION}])
+
+
+def _http_streamed(port: int, key: str) -> list[Any]:
+    return list(_openai(port, key).chat.completions.create(
+        model="genai-rt-assistant", stream=True,
+        messages=[{"role": "user", "content": HR_QUESTION}]))
+
+
+def test_assistant_model_over_http_with_the_official_client(
+        asked: dict[str, Any], http_port: int, assistant_keys: dict[str, str]) -> None:
+    from openai import BadRequestError
+
+    drafted, chunks = asked["http_draft"], asked["http_streamed"]
+    ext = (drafted.model_extra or {})["genai_rt"]
+    assert ext["status"] == "DRAFT_REQUIRES_SIGNOFF" and ext["review_id"] is not None
+    choice = drafted.choices[0]
+    assert choice.finish_reason == "content_filter"  # never presented as a plain answer
+    assert "not an answer" in (choice.message.content or "")
+    assert ext["draft"] not in (choice.message.content or "")
+    final = (chunks[-1].model_extra or {})["genai_rt"]
+    assert final["status"] == "PASSED" and final["citations"]
+    assert all(v["passed"] for v in final["verdicts"])
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert all(f"[{q['source']}]" in text for q in final["answer_json"]["quotes"])
+    client = _openai(http_port, assistant_keys["employee"])
+    assert "genai-rt-assistant" in {m.id for m in client.models.list()}
+    with pytest.raises(BadRequestError, match="messages\\[0\\].role"):
+        client.chat.completions.create(
+            model="genai-rt-assistant", messages=[{"role": "system", "content": "hi"},
+                                                  {"role": "user", "content": "hi"}])
