@@ -240,3 +240,27 @@ def test_assistant_model_over_http_with_the_official_client(
         client.chat.completions.create(
             model="genai-rt-assistant", messages=[{"role": "system", "content": "hi"},
                                                   {"role": "user", "content": "hi"}])
+
+
+def test_client_commands(asked: dict[str, Any], assistant_server: ServerThread,
+                         assistant_keys: dict[str, str], tmp_path: Any,
+                         capsys: pytest.CaptureFixture[str]) -> None:
+    from genai_rt.cli import main
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "acme-canteen.md").write_text("The canteen serves lunch from noon to two.")
+    server = ["--server", assistant_server.target]
+    assert main(["ingest", str(folder), *server, "--api-key", assistant_keys["ingest"]]) == 0
+    assert "1 added" in capsys.readouterr().out
+    assert main(["ingest", str(folder), "--tenant", "acme", *server]) == 2  # tenant: the key's
+    assert "--tenant cannot be combined" in capsys.readouterr().err
+    # Framed without a model call: below the intent threshold -> NEEDS_CLARIFICATION (exit 2).
+    assert main(["ask", "purple elephant banana keyboard", *server,
+                 "--api-key", assistant_keys["employee"]]) == 2
+    assert "status: NEEDS_CLARIFICATION" in capsys.readouterr().out
+    assert main(["reviews", "--status", "all", *server,
+                 "--api-key", assistant_keys["reviewer"]]) == 0
+    assert PRICING_QUESTION in capsys.readouterr().out
+    assert main(["reviews", *server, "--api-key", assistant_keys["employee"]]) == 1
+    assert "PERMISSION_DENIED" in capsys.readouterr().err
