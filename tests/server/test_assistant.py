@@ -5,6 +5,8 @@ decodes them in shared batches; the tests inspect the results."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +22,6 @@ from tests.server.harness import ServerThread
 
 HR_QUESTION = "How many weeks of paid parental leave do employees get?"
 PRICING_QUESTION = "What is the floor price for the Enterprise plan?"
-GLOBEX_QUESTION = "How many weeks of parental leave do employees get?"
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +33,7 @@ def assistant_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "sales": add_key(path, "acme", ["employee", "sales"], "sam"),
         "reviewer": add_key(path, "acme", ["reviewer"], "rita"),
         "ingest": add_key(path, "acme", ["ingest"], "loader"),
+        "leadership": add_key(path, "acme", ["employee", "leadership"], "lee"),
         "globex": add_key(path, "globex", ["employee"], "gil"),
         "globex_reviewer": add_key(path, "globex", ["reviewer"], "gus"),
     }
@@ -67,27 +69,26 @@ def _client(server: ServerThread, key: str) -> Client:
     return Client(server.target, api_key=key, timeout=300)
 
 
-def _ask(server: ServerThread, key: str, text: str) -> tuple[list[str], Any]:
-    with _client(server, key) as c:
-        events = list(c.ask(text))
-    lines = [e.delta_text for e in events if e.HasField("delta_text")]
-    assert events[-1].HasField("answer") and all(not e.HasField("answer") for e in events[:-1])
-    return lines, events[-1].answer
-
-
 @pytest.fixture(scope="module")
 def asked(assistant_server: ServerThread, assistant_keys: dict[str, str],
           http_port: int) -> dict[str, Any]:
     """Every model-backed ask of this module at once (gRPC and HTTP share the batches)."""
-    jobs = {"hr": ("employee", HR_QUESTION), "pricing": ("sales", PRICING_QUESTION),
-            "globex": ("globex", GLOBEX_QUESTION)}
-    with ThreadPoolExecutor(len(jobs) + 2) as pool:
-        futures = {name: pool.submit(_ask, assistant_server, assistant_keys[key], text)
-                   for name, (key, text) in jobs.items()}
-        futures["http_draft"] = pool.submit(_http_draft, http_port, assistant_keys["sales"])
-        futures["http_streamed"] = pool.submit(_http_streamed, http_port,
-                                               assistant_keys["employee"])
-        return {name: f.result() for name, f in futures.items()}
+    from genai_rt.server.demo_client import run_assistant
+
+    personas = {"acme_employee": "employee", "acme_sales": "sales",
+                "acme_leadership": "leadership", "acme_reviewer": "reviewer",
+                "globex_employee": "globex"}
+    demo_out = io.StringIO()
+    with ThreadPoolExecutor(2) as pool:  # the demo's four asks and these two share batches
+        futures = {"http_draft": pool.submit(_http_draft, http_port, assistant_keys["sales"]),
+                   "http_streamed": pool.submit(_http_streamed, http_port,
+                                                assistant_keys["employee"])}
+        with contextlib.redirect_stdout(demo_out):
+            results: dict[str, Any] = run_assistant(
+                assistant_server.target, {p: assistant_keys[k] for p, k in personas.items()})
+        results.update({name: f.result() for name, f in futures.items()})
+    results["demo_output"] = demo_out.getvalue()
+    return results
 
 
 def test_hr_question_streams_released_lines_then_the_answer(
@@ -264,3 +265,14 @@ def test_client_commands(asked: dict[str, Any], assistant_server: ServerThread,
     assert PRICING_QUESTION in capsys.readouterr().out
     assert main(["reviews", *server, "--api-key", assistant_keys["employee"]]) == 1
     assert "PERMISSION_DENIED" in capsys.readouterr().err
+
+
+def test_demo_client_assistant_steps(asked: dict[str, Any]) -> None:
+    out = asked["demo_output"]
+    for title in ("an HR question answered with citations", "confidential pricing",
+                  "needs sign-off", "globex retrieves nothing of acme", "the review queue"):
+        assert title in out, out
+    assert "-> acme documents seen by globex: none" in out
+    _, strategy = asked["strategy"]
+    assert strategy.status in ("DRAFT_REQUIRES_SIGNOFF", "ESCALATED"), strategy.status
+    assert "not an answer: review item" in out
