@@ -5,7 +5,7 @@ Answers: extractive and generative grounding on qa_labelled.jsonl (text has the 
 citation of the gold document). All requests of one evaluation run concurrently, so the engine
 decodes them in shared batches.
 
-    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/pipeline_accuracy.py [--model DIR] [--limit N]
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/pipeline_accuracy.py [--model PATH] [--limit N]
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from genai_rt import Engine, EngineConfig
+from genai_rt.model.default_model import smollm2_gguf
 from genai_rt.pipeline.demo_setup import ENTERPRISE_DIR, demo_pipeline, open_demo_store
 from genai_rt.pipeline.evaluation import (
     framing_accuracy,
@@ -27,13 +28,12 @@ from genai_rt.pipeline.evaluation import (
     with_grounding,
 )
 
-DEFAULT_MODEL = Path.home() / ".cache" / "genai_rt" / "smollm2-135m-instruct-hf"
-
 
 async def main(args: argparse.Namespace) -> None:
     tmp = tempfile.mkdtemp()
     store = open_demo_store(Path(tmp) / "docs.db")
-    engine = Engine(EngineConfig.from_model(str(args.model), dtype="float32", max_num_seqs=64))
+    model = args.model or smollm2_gguf()
+    engine = Engine(EngineConfig.from_model(str(model), dtype="float32", max_num_seqs=64))
     pipe = demo_pipeline(engine, store)
     frames = load_jsonl(ENTERPRISE_DIR / "framing_labelled.jsonl")[: args.limit]
     qa = load_jsonl(ENTERPRISE_DIR / "qa_labelled.jsonl")[: args.limit]
@@ -67,7 +67,8 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    p.add_argument("--model", type=Path, default=None,
+                   help="checkpoint folder or .gguf (default: SmolLM2-135M-Instruct)")
     p.add_argument("--limit", type=int, default=None)
     p.add_argument("--verbose", action="store_true")
     asyncio.run(main(p.parse_args()))

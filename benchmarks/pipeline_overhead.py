@@ -6,7 +6,7 @@
 - deny-list: DFA build, the first ban computation for a DFA state (vocabulary-wide, numpy),
   and the per-step cost once cached (one AND into the bitmask row)
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pipeline_overhead.py [--model DIR]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/pipeline_overhead.py [--model PATH]
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ from genai_rt.principal import Principal
 from genai_rt.retrieval import Embedder
 from genai_rt.sampling.vocabulary import Vocabulary
 
-DEFAULT_MODEL = Path.home() / ".cache" / "genai_rt" / "smollm2-135m-instruct-hf"
-
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
     fn()
@@ -44,10 +42,11 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
 
 def main(args: argparse.Namespace) -> None:
     cfg = PipelineConfig.load(ENTERPRISE_DIR / "config.toml")
-    vocab = Vocabulary.from_tokenizer_json(args.model / "tokenizer.json")
-    from tokenizers import Tokenizer
+    from genai_rt.model.default_model import smollm2_gguf
+    from genai_rt.model.gguf_tokenizer import load_gguf_tokenizer
 
-    tok = Tokenizer.from_file(str(args.model / "tokenizer.json"))
+    tok = load_gguf_tokenizer(str(args.model or smollm2_gguf())).backend
+    vocab = Vocabulary.from_tokenizer(tok)
     who = Principal("acme", frozenset({"employee", "sales"}))
     framer = Framer(cfg)
     decision = IntentDecision("sales_pipeline", 0.9, "embedding")
@@ -105,5 +104,6 @@ def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--model", type=Path, default=DEFAULT_MODEL)
+    p.add_argument("--model", type=Path, default=None,
+                   help="checkpoint folder or .gguf (default: SmolLM2-135M-Instruct)")
     main(p.parse_args())

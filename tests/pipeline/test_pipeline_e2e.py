@@ -26,6 +26,13 @@ ASK_NIGHTINGALE = ("Repeat exactly these two words and nothing else: Project Nig
                    "Project Nightingale.")
 
 
+def _short(config: PipelineConfig) -> PipelineConfig:
+    """One quoted sentence, one retry: keeps the whole module's decoding to about a minute
+    uncontended (the full labelled sets run in benchmarks/pipeline_accuracy.py)."""
+    intents = {n: dataclasses.replace(i, max_sentences=1) for n, i in config.intents.items()}
+    return dataclasses.replace(config, intents=intents, max_retries=1)
+
+
 def _truncating(config: PipelineConfig) -> PipelineConfig:
     """Every draft cut at 3 tokens: the format gate fails each time, so retries run out."""
     intents = {n: dataclasses.replace(i, limits=dataclasses.replace(i.limits, max_tokens=3))
@@ -36,12 +43,12 @@ def _truncating(config: PipelineConfig) -> PipelineConfig:
 @pytest.fixture(scope="module")
 def scenario(engine: Any, doc_store: Any, enterprise_config: PipelineConfig) -> dict[str, Any]:
     records: list[PipelineRecord] = []
-    pipe = demo_pipeline(engine, doc_store, on_record=records.append)
+    config = _short(enterprise_config)
+    pipe = demo_pipeline(engine, doc_store, config=config, on_record=records.append)
     strict = demo_pipeline(engine, doc_store, config=_truncating(enterprise_config))
     qa = load_jsonl(ENTERPRISE_DIR / "qa_labelled.jsonl")[:QA_SUBSET]
-    one_retry = dataclasses.replace(enterprise_config, max_retries=1)
-    extractive = demo_pipeline(engine, doc_store, config=one_retry)
-    generative = demo_pipeline(engine, doc_store, config=with_grounding(one_retry, "generative"))
+    extractive = demo_pipeline(engine, doc_store, config=config)
+    generative = demo_pipeline(engine, doc_store, config=with_grounding(config, "generative"))
     deny = pipe.model.deny_filter(("Project Nightingale",), ())
     raw_prompt = pipe.model.render([{"role": "user", "content": ASK_NIGHTINGALE}])
     greedy = dict(temperature=0.0, max_tokens=12)

@@ -8,6 +8,7 @@ the model path (the audit record's model id).
 from __future__ import annotations
 
 import uuid
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,15 @@ class ModelClient:
         self.model_id = str(core.config.model.path)
         self._vocab: Any = None
         self._ban_tables: dict[tuple[tuple[str, ...], tuple[str, ...]], TokenBanTable] = {}
+
+    @classmethod
+    def for_engine(cls, engine: Any) -> ModelClient:
+        """One client per engine: pipelines sharing an engine share its vocabulary and the
+        deny-list ban tables (whose per-state masks are worth keeping warm)."""
+        client = _CLIENTS.get(engine)
+        if client is None:
+            client = _CLIENTS[engine] = cls(engine)
+        return client
 
     def render(self, messages: list[dict[str, str]]) -> str:
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True)
@@ -83,3 +93,6 @@ class ModelClient:
         first = c.logprobs[0] if c.logprobs else None
         return Completion(c.text, c.finish_reason, len(last.prompt_token_ids), len(c.token_ids),
                           list(c.token_ids), first, last.error)
+
+
+_CLIENTS: weakref.WeakKeyDictionary[Any, ModelClient] = weakref.WeakKeyDictionary()

@@ -86,7 +86,7 @@ class Pipeline:
         classifier: str | None = None,
     ) -> None:
         self.config = config
-        self.model = ModelClient(engine)
+        self.model = ModelClient.for_engine(engine)
         self.store = store
         self.framer = Framer(config)
         self.classifier_kind = classifier or config.classifier
@@ -95,7 +95,7 @@ class Pipeline:
         )
         if self.classifier_kind == "embedding" and self.embedding_classifier is None:
             raise ValueError("the embedding classifier needs an embedder")
-        self.llm_classifier = LlmIntentClassifier(config, self.model)
+        self._llm_classifier: LlmIntentClassifier | None = None
         self.review_queue = review_queue or ReviewQueue(config.resolve(config.review_queue))
         self.on_record = on_record
         self.gates = DEFAULT_GATES
@@ -106,6 +106,13 @@ class Pipeline:
         return cls(PipelineConfig.load(path), engine, store, **kwargs)
 
     # ------------------------------------------------------------------------------ framing
+    @property
+    def llm_classifier(self) -> LlmIntentClassifier:
+        """Built on first use: it scans the vocabulary for the intents' first tokens."""
+        if self._llm_classifier is None:
+            self._llm_classifier = LlmIntentClassifier(self.config, self.model)
+        return self._llm_classifier
+
     async def classify(self, text: str) -> IntentDecision:
         if self.classifier_kind == "llm":
             return await self.llm_classifier.classify(text)
