@@ -8,10 +8,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from genai_rt.retrieval.embedder import Embedder
 
 REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "examples" / "corpus"
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """These tests embed many small batches; on the shared 2-core box (load average ~19) this
+    folder took 4m25s of wall time with two torch threads and 2m15s with one, at half the CPU
+    seconds (87 s vs 41 s): the second thread mostly spins waiting for a core. Restored after
+    each test, so no other suite is affected."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -42,3 +42,12 @@ def test_bad_input(embedder, tmp_path):
         embedder.encode(["ok", 3])  # type: ignore[list-item]
     with pytest.raises(FileNotFoundError, match="tokenizer.json"):
         Embedder(tmp_path)
+
+
+def test_any_local_sentence_transformers_folder_loads(embedder, tmp_path):
+    for item in default_model_path().iterdir():
+        (tmp_path / item.name).symlink_to(item)
+    other = Embedder(tmp_path, device="cpu")
+    assert other.name == tmp_path.name and other.dim == 384
+    text = ["a local folder"]
+    np.testing.assert_allclose(other.encode(text), embedder.encode(text), atol=1e-6)

@@ -82,7 +82,9 @@ class HnswIndex(VectorIndex):
         if needed > self.graph.get_max_elements():
             self.graph.resize_index(max(needed, 2 * self.graph.get_max_elements()))
         self.exact.add(ids, vectors)
-        self.graph.add_items(vectors, ids, num_threads=self._threads(), replace_deleted=True)
+        # NOTE: one thread for small adds (one document's chunks): starting threads costs more.
+        threads = self._threads() if len(ids) >= 1024 else 1
+        self.graph.add_items(vectors, ids, num_threads=threads, replace_deleted=True)
 
     def _delete(self, ids: np.ndarray) -> None:
         self.exact.delete(ids)

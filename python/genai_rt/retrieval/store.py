@@ -259,7 +259,8 @@ class DocumentStore:
         for tenant, key, text, labels, metadata, origin in docs:
             _check_document(tenant, key, text, metadata)
             digest = _document_hash(text, labels, metadata)
-            old = self.meta.document(tenant, key)
+            with self._lock:  # one SQLite connection: never read inside another's transaction
+                old = self.meta.document(tenant, key)
             if old is not None and old.content_hash == digest and old.origin == origin:
                 plans.append(None)
                 continue
