@@ -276,3 +276,22 @@ def test_demo_client_assistant_steps(asked: dict[str, Any]) -> None:
     _, strategy = asked["strategy"]
     assert strategy.status in ("DRAFT_REQUIRES_SIGNOFF", "ESCALATED"), strategy.status
     assert "not an answer: review item" in out
+
+
+def test_an_ask_past_its_deadline_frees_its_blocks(
+        asked: dict[str, Any], assistant_server: ServerThread,
+        assistant_keys: dict[str, str]) -> None:
+    import time
+
+    with _client(assistant_server, assistant_keys["employee"]) as c:
+        with pytest.raises(grpc.RpcError) as late:
+            list(c.ask("How many vacation days do full-time employees get?", timeout=1.5))
+        assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        deadline = time.monotonic() + 3  # a finished-anyway ask would take ~10 s here
+        load = c.load()
+        while (load.kv_blocks_used or load.running or load.waiting) \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+            load = c.load()
+    assert load.kv_blocks_used == 0 and load.running == 0 and load.waiting == 0
+    assert assistant_server.server.admission.in_flight == 0
