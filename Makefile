@@ -66,6 +66,8 @@ $(BUILD_STAMP): $(SETUP) $(CORE_SOURCES)
 
 demo: build
 	$(VENV)/bin/genai-rt demo
+	# served demo (issue 13): ingest, keys, serve, scripted client, SIGTERM drain
+	$(VENV)/bin/python -m genai_rt.server.demo_run
 
 lint: $(SETUP)
 	$(PY) -m ruff check python kernels tests benchmarks examples

@@ -97,6 +97,12 @@ def _server_cli():  # type: ignore[no-untyped-def]
     return cli_commands
 
 
+def _client_cli():  # type: ignore[no-untyped-def]
+    from genai_rt.server import client_commands
+
+    return client_commands
+
+
 def _audit_commands():  # type: ignore[no-untyped-def]
     from genai_rt.audit import cli_commands
 
@@ -122,10 +128,17 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
                  lambda args: _audit_commands().cmd_feedback(args)),
     "budget": ("per-tenant budgets: `budget set TENANT USD`, `budget show TENANT`",
                lambda args: _audit_commands().cmd_budget(args)),
-    "ingest": ("ingest a folder of documents into the grounding store for a tenant",
-               lambda args: _retrieval_cli().cmd_ingest(args)),
+    "ingest": ("ingest a folder of documents into the grounding store for a tenant "
+               "(--server HOST:PORT: into a running server, as the API key's tenant)",
+               lambda args: _client_cli().cmd_ingest(args, _retrieval_cli().cmd_ingest)),
     "search": ("search the grounding store as a principal (tenant:roles)",
                lambda args: _retrieval_cli().cmd_search(args)),
+    # client commands against `serve` (issue 13): genai_rt.server.client_commands
+    "ask": ("ask the assistant pipeline of a running server (streams released lines)",
+            lambda args: _client_cli().cmd_ask(args)),
+    "reviews": ("the review queue of a running server: `reviews [list]`, "
+                "`reviews resolve ID approved|rejected|answered`",
+                lambda args: _client_cli().cmd_reviews(args)),
 }
 # Subcommands that take arguments: name -> function adding them to the subparser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
@@ -136,8 +149,11 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "audit": lambda parser: _audit_commands().add_audit_args(parser),
     "feedback": lambda parser: _audit_commands().add_feedback_args(parser),
     "budget": lambda parser: _audit_commands().add_budget_args(parser),
-    "ingest": lambda parser: _retrieval_cli().add_ingest_args(parser),
+    "ingest": lambda parser: (_retrieval_cli().add_ingest_args(parser),
+                              _client_cli().add_remote_ingest_args(parser))[-1],
     "search": lambda parser: _retrieval_cli().add_search_args(parser),
+    "ask": lambda parser: _client_cli().add_ask_args(parser),
+    "reviews": lambda parser: _client_cli().add_reviews_args(parser),
 }
 
 

@@ -22,10 +22,14 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from genai_rt.proto.v1 import (
+    assistant_pb2,
+    assistant_pb2_grpc,
     governance_pb2,
     governance_pb2_grpc,
     info_pb2,
     info_pb2_grpc,
+    retrieval_pb2,
+    retrieval_pb2_grpc,
     runtime_pb2,
     runtime_pb2_grpc,
 )
@@ -75,6 +79,24 @@ def _chat_request(messages: Sequence[dict[str, str]], request_id: str,
                   for m in messages])
 
 
+def _ask_request(text: str, history: Sequence[dict[str, str]] | None,
+                 temperature: float | None, max_tokens: int | None) -> assistant_pb2.AskRequest:
+    request = assistant_pb2.AskRequest(
+        text=text, history=[assistant_pb2.Turn(role=t["role"], content=t["content"])
+                            for t in history or ()])
+    if temperature is not None:
+        request.temperature = temperature
+    if max_tokens is not None:
+        request.max_tokens = max_tokens
+    return request
+
+
+def ingest_document(key: str, text: str, labels: Sequence[str] = (),
+                    metadata: dict[str, Any] | None = None) -> retrieval_pb2.IngestDocument:
+    return retrieval_pb2.IngestDocument(key=key, text=text, labels=list(labels),
+                                        metadata_json=json.dumps(metadata or {}))
+
+
 def _credentials(tls_ca_file: str | None, client_cert_file: str | None,
                  client_key_file: str | None) -> grpc.ChannelCredentials | None:
     if tls_ca_file is None:
@@ -93,6 +115,8 @@ class _Base:
         self.info = info_pb2_grpc.InfoStub(channel)
         self.health_stub = health_pb2_grpc.HealthStub(channel)
         self.governance = governance_pb2_grpc.GovernanceStub(channel)
+        self.assistant = assistant_pb2_grpc.AssistantStub(channel)
+        self.retrieval = retrieval_pb2_grpc.RetrievalStub(channel)
 
     def _kw(self, timeout: float | None) -> dict[str, Any]:
         return {"metadata": self.metadata, "timeout": timeout if timeout else self.timeout}
@@ -176,6 +200,49 @@ class Client(_Base):
         self.governance.SubmitFeedback(governance_pb2.SubmitFeedbackRequest(
             record_id=record_id, rating=rating, comment=comment), **self._kw(None))
 
+    # ---------------------------------------------------------------- assistant and store
+    def ask(self, text: str, history: Sequence[dict[str, str]] | None = None,
+            temperature: float | None = None, max_tokens: int | None = None,
+            timeout: float | None = None) -> Iterator[assistant_pb2.AskEvent]:
+        """Stream the pipeline's events: released lines (``delta_text``), then ``answer``."""
+        request = _ask_request(text, history, temperature, max_tokens)
+        return self.assistant.Ask(request, **self._kw(timeout))  # type: ignore[no-any-return]
+
+    def ask_answer(self, text: str, **options: Any) -> assistant_pb2.AskAnswer:
+        """The final ``AskAnswer`` of ``ask``."""
+        answer = None
+        for event in self.ask(text, **options):
+            if event.HasField("answer"):
+                answer = event.answer
+        if answer is None:
+            raise RuntimeError("the server ended the Ask stream without an answer")
+        return answer
+
+    def ingest(self, documents: Iterator[retrieval_pb2.IngestDocument] | Sequence[Any],
+               timeout: float | None = None) -> retrieval_pb2.IngestReply:
+        """Stream documents (``ingest_document(...)`` messages) into the caller's tenant."""
+        return self.retrieval.Ingest(iter(documents), **self._kw(timeout))  # type: ignore[no-any-return]
+
+    def search(self, query: str, k: int = 5, filters: dict[str, Any] | None = None,
+               timeout: float | None = None) -> retrieval_pb2.SearchReply:
+        request = retrieval_pb2.SearchRequest(query=query, k=k,
+                                              filters_json=json.dumps(filters) if filters else "")
+        return self.retrieval.Search(request, **self._kw(timeout))  # type: ignore[no-any-return]
+
+    def delete(self, key: str) -> None:
+        self.retrieval.Delete(retrieval_pb2.DeleteRequest(key=key), **self._kw(None))
+
+    def reviews(self, status: str = "open", kind: str = "") -> list[governance_pb2.ReviewItem]:
+        """The review queue of the caller's tenant (needs the ``reviewer`` role)."""
+        reply = self.governance.ListReviews(
+            governance_pb2.ListReviewsRequest(status=status, kind=kind), **self._kw(None))
+        return list(reply.items)
+
+    def resolve_review(self, item_id: int, resolution: str,
+                       note: str = "") -> governance_pb2.ReviewItem:
+        return self.governance.ResolveReview(governance_pb2.ResolveReviewRequest(  # type: ignore[no-any-return]
+            id=item_id, resolution=resolution, note=note), **self._kw(None))
+
     def health(self, service: str = "", timeout: float | None = 5.0) -> str:
         """"SERVING", "NOT_SERVING", ... of ``service`` ("" = the whole server)."""
         reply = self.health_stub.Check(health_pb2.HealthCheckRequest(service=service),
@@ -231,6 +298,12 @@ class AsyncClient(_Base):
 
     async def model_info(self) -> info_pb2.ModelInfo:
         return await self.info.GetModelInfo(info_pb2.GetModelInfoRequest(), **self._kw(None))  # type: ignore[no-any-return]
+
+    def ask(self, text: str, history: Sequence[dict[str, str]] | None = None,
+            temperature: float | None = None, max_tokens: int | None = None,
+            timeout: float | None = None) -> AsyncIterator[assistant_pb2.AskEvent]:
+        request = _ask_request(text, history, temperature, max_tokens)
+        return self.assistant.Ask(request, **self._kw(timeout))  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         await self.channel.close()

@@ -243,6 +243,16 @@ class ServerConfig:
     prices_file : str | None
         YAML price table (``model: {input_per_1k, output_per_1k}``); when set, per-tenant
         budgets in the audit database are enforced (RESOURCE_EXHAUSTED / HTTP 429 past them).
+    store_url : str | None
+        The grounding document store (SQLite file) served by Retrieval and used by the
+        pipeline; None: no Retrieval service.
+    pipeline_config : str | None
+        The pipeline's TOML config (e.g. examples/enterprise/config.toml); None: no Assistant
+        service. Needs ``store_url``.
+    review_queue : str | None
+        The review queue's SQLite file; None: the one the pipeline config names.
+    assistant_model : str
+        The HTTP model name whose chat requests go through the pipeline.
     """
 
     host: str = "127.0.0.1"
@@ -260,8 +270,17 @@ class ServerConfig:
     keepalive_timeout_s: float = 10.0
     max_message_bytes: int = 4 << 20
     prices_file: str | None = None
+    store_url: str | None = None
+    pipeline_config: str | None = None
+    review_queue: str | None = None
+    assistant_model: str = "genai-rt-assistant"
 
     def __post_init__(self) -> None:
+        if self.pipeline_config is not None and self.store_url is None:
+            raise ValueError("pipeline_config needs store_url (the pipeline grounds on it)")
+        if not isinstance(self.assistant_model, str) or not self.assistant_model:
+            raise ValueError(f"assistant_model must be a non-empty string, got "
+                             f"{self.assistant_model!r}")
         if not isinstance(self.host, str) or not self.host:
             raise ValueError(f"host must be a non-empty string, got {self.host!r}")
         for name in ("port", "http_port"):

@@ -67,11 +67,12 @@ class ServerThread:
     def __init__(self, config: ServerConfig, engine: Engine | None = None,
                  engine_cfg: EngineConfig | None = None, load: bool = True,
                  audit: AuditConfig | None = None,
-                 on_loaded: Callable[[GrpcServer], None] | None = None) -> None:
+                 on_loaded: Callable[[GrpcServer], None] | None = None,
+                 store: Any = None) -> None:
         self.loop = LoopThread()
         self.server: GrpcServer = self.loop.call(
             lambda: GrpcServer(config, engine_config=engine_cfg, engine=engine,
-                               audit_config=audit))
+                               audit_config=audit, store=store))
         self.port = self.loop.run(self.server.start())
         if load:
             self.loop.run(self.server.load())

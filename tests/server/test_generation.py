@@ -138,10 +138,22 @@ def test_info_service(client: Client, server: ServerThread) -> None:
     assert model.device == "cpu" and model.dtype == "float32"
     info = client.server_info()
     assert set(info.services) == {"genai_rt.v1.Generation", "genai_rt.v1.Info",
-                                  "genai_rt.v1.Governance"}
+                                  "genai_rt.v1.Governance", "genai_rt.v1.Assistant",
+                                  "genai_rt.v1.Retrieval"}
     assert info.auth and not info.tls and not info.draining
     load = client.load()
     assert load.kv_blocks_total == 2048 and 0 <= load.kv_usage <= 1
+
+
+def test_assistant_and_store_say_what_is_missing_when_not_configured(client: Client) -> None:
+    with pytest.raises(grpc.RpcError) as ask:
+        list(client.ask("How many vacation days do I have?"))
+    assert ask.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "--pipeline-config" in (ask.value.details() or "")
+    with pytest.raises(grpc.RpcError) as search:
+        client.search("vacation")
+    assert search.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "--store-url" in (search.value.details() or "")
 
 
 def test_one_audit_record_per_request_incl_cancelled(client: Client,

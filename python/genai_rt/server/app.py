@@ -20,14 +20,16 @@ from grpc_reflection.v1alpha import reflection
 
 from genai_rt.config import AuditConfig, EngineConfig, ServerConfig
 from genai_rt.engine.async_engine import Engine
-from genai_rt.proto.v1 import governance_pb2, info_pb2, runtime_pb2
+from genai_rt.proto.v1 import assistant_pb2, governance_pb2, info_pb2, retrieval_pb2, runtime_pb2
 from genai_rt.server.admission import Admission
+from genai_rt.server.assistant_service import AssistantServicer, audit_hook
 from genai_rt.server.auth import ApiKeyStore
 from genai_rt.server.front import EngineFront
 from genai_rt.server.generation import GenerationServicer
 from genai_rt.server.governance import Governance
 from genai_rt.server.governance_service import GovernanceServicer
 from genai_rt.server.info import InfoServicer
+from genai_rt.server.retrieval_service import RetrievalServicer
 from genai_rt.server.rpc import add_servicer
 
 logger = logging.getLogger(__name__)
@@ -74,10 +76,13 @@ class GrpcServer:
         A ready engine (tests, embedding); ``load()`` then only flips health to SERVING.
     audit_config : AuditConfig | None
         The audit log, metrics (and budgets with ``config.prices_file``); None: no audit.
+    store : DocumentStore | None
+        A ready grounding store (tests); else ``load()`` opens ``config.store_url`` if set.
     """
 
     def __init__(self, config: ServerConfig, engine_config: EngineConfig | None = None,
-                 engine: Engine | None = None, audit_config: AuditConfig | None = None) -> None:
+                 engine: Engine | None = None, audit_config: AuditConfig | None = None,
+                 store: Any = None) -> None:
         if engine is None and engine_config is None:
             raise ValueError("GrpcServer needs an engine_config or an engine")
         self.config = config
@@ -92,9 +97,13 @@ class GrpcServer:
         self.front: EngineFront | None = None
         self.audit_config = audit_config
         self.governance: Governance | None = None
+        self.store: Any = store
+        self._owns_store = store is None
+        self.pipeline: Any = None
         self.health = health.aio.HealthServicer()
         self.server = grpc.aio.server(options=grpc_options(config))
         self.generation = GenerationServicer(self)
+        self.assistant = AssistantServicer(self)
         self.services = [
             add_servicer(self.server, self, runtime_pb2.DESCRIPTOR.services_by_name["Generation"],
                          self.generation),
@@ -103,6 +112,11 @@ class GrpcServer:
             add_servicer(self.server, self,
                          governance_pb2.DESCRIPTOR.services_by_name["Governance"],
                          GovernanceServicer(self)),
+            add_servicer(self.server, self, assistant_pb2.DESCRIPTOR.services_by_name["Assistant"],
+                         self.assistant),
+            add_servicer(self.server, self,
+                         retrieval_pb2.DESCRIPTOR.services_by_name["Retrieval"],
+                         RetrievalServicer(self)),
         ]
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -159,10 +173,37 @@ class GrpcServer:
                 Governance, self.audit_config, self.engine, self.model_name,
                 self.config.prices_file)
         self.front = EngineFront(self.engine, self.admission, self.governance)
+        await asyncio.to_thread(self._open_pipeline, progress)
         for hook in self.on_ready:
             hook()
         self.ready = True
         await self._set_health(SERVING)
+
+    def _open_pipeline(self, progress: Callable[[str], None] | None) -> None:
+        """The document store (``store_url``) and the pipeline over it (``pipeline_config``)."""
+        if self.store is None and self.config.store_url is not None:
+            from genai_rt.config import StoreConfig
+            from genai_rt.retrieval import DocumentStore
+
+            self.store = DocumentStore(StoreConfig(url=self.config.store_url))
+            if progress:
+                progress(f"document store {self.config.store_url}: {len(self.store)} chunks")
+        if self.config.pipeline_config is None:
+            return
+        if self.store is None:
+            raise ValueError("pipeline_config needs a document store (store_url)")
+        from genai_rt.pipeline import Pipeline, PipelineConfig, ReviewQueue
+        from genai_rt.pipeline.store_adapter import GroundingStore
+
+        config = PipelineConfig.load(self.config.pipeline_config)
+        queue = ReviewQueue(self.config.review_queue or config.resolve(config.review_queue))
+        self.pipeline = Pipeline(
+            config, self.engine, GroundingStore(self.store, config.classifications),
+            embedder=self.store.embedder, review_queue=queue,
+            on_record=audit_hook(self.governance) if self.governance is not None else None)
+        if progress:
+            progress(f"assistant pipeline from {self.config.pipeline_config} "
+                     f"({len(config.intents)} intents)")
 
     async def drain(self) -> None:
         """Stop admitting, let in-flight requests finish within the grace period, then stop."""
@@ -184,6 +225,10 @@ class GrpcServer:
         await self.server.stop(grace=1.0)
         if self.governance is not None:  # flush the audit log and sign a final checkpoint
             await asyncio.to_thread(self.governance.close)
+        if self.pipeline is not None:
+            self.pipeline.review_queue.close()
+        if self.store is not None and self._owns_store:
+            await asyncio.to_thread(self.store.close)
         if self.engine is not None and self.engine_config is not None:
             await asyncio.to_thread(self.engine.shutdown)  # only an engine we built
         self.stopped.set()

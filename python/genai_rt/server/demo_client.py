@@ -3,8 +3,11 @@
     genai-rt serve --http-port 8000 &          # default model, audit log in ./genai_rt_audit.db
     python -m genai_rt.server.demo_client --target localhost:50051 --http http://localhost:8000
 
-Each step prints what it shows. Steps that need the Assistant service (pipeline answers with
-citations, policy blocks, tenant isolation in retrieval) are not in this client yet.
+Each step prints what it shows. The assistant steps (pipeline answers with citations, policy
+blocks, drafts for sign-off, tenant isolation in retrieval) run when the server has a pipeline
+(``serve --store-url docs.db --pipeline-config examples/enterprise/config.toml``) and
+``--assistant-keys FILE`` names a JSON file of API keys by persona: ``acme_employee``,
+``acme_sales``, ``acme_leadership``, ``acme_reviewer``, ``globex_employee``.
 """
 
 from __future__ import annotations
@@ -40,7 +43,73 @@ def _wait_blocks_free(client: Any, timeout: float = 10.0) -> Any:
     return load
 
 
-def run(target: str, http: str | None, api_key: str | None) -> int:
+HR_QUESTION = "How many weeks of paid parental leave do employees get?"
+PRICING_QUESTION = "What is the floor price for the Enterprise plan?"
+STRATEGY_REQUEST = "What are our strategic plans for 2027?"
+
+
+def _show(answer: Any) -> None:
+    from genai_rt.server.client_commands import format_answer
+
+    if answer.status == "PASSED":
+        print(answer.text)
+    print(format_answer(answer))
+
+
+def run_assistant(target: str, keys: dict[str, str]) -> dict[str, tuple[list[str], Any]]:
+    """The pipeline steps; the asks go out together so the engine batches them. Returns each
+    ask's streamed lines and final answer."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from genai_rt.client import Client
+
+    asks = {"hr": ("acme_employee", HR_QUESTION), "pricing": ("acme_sales", PRICING_QUESTION),
+            "strategy": ("acme_leadership", STRATEGY_REQUEST),
+            "globex": ("globex_employee", HR_QUESTION)}
+
+    def ask(persona: str, text: str) -> tuple[list[str], Any]:
+        with Client(target, api_key=keys[persona], timeout=600) as c:
+            events = list(c.ask(text))
+        if not events or not events[-1].HasField("answer"):
+            raise RuntimeError(f"the Ask stream for {text!r} ended without an answer")
+        return [e.delta_text for e in events[:-1]], events[-1].answer
+
+    with ThreadPoolExecutor(len(asks)) as pool:
+        futures = {name: pool.submit(ask, *job) for name, job in asks.items()}
+        results = {name: f.result() for name, f in futures.items()}
+    answers = {name: answer for name, (_, answer) in results.items()}
+
+    _step("assistant: an HR question answered with citations (acme employee)")
+    print(f"Q: {HR_QUESTION}")
+    _show(answers["hr"])
+    _step("assistant: confidential pricing is held for sign-off (acme sales)")
+    print(f"Q: {PRICING_QUESTION}")
+    _show(answers["pricing"])
+    _step("assistant: a strategy request comes back as a draft that needs sign-off "
+          "(acme leadership)")
+    print(f"Q: {STRATEGY_REQUEST}")
+    _show(answers["strategy"])
+    _step("tenant isolation: globex retrieves nothing of acme")
+    with Client(target, api_key=keys["globex_employee"], timeout=120) as c:
+        found = c.search("parental leave weeks", k=20)
+    docs = sorted({p.document_id for p in found.passages})
+    print(f"globex search: {len(found.passages)} passages from {docs}; report: "
+          f"{found.report.k_returned} of {found.report.visible_rows} visible rows, complete "
+          f"{found.report.complete}")
+    print(f"Q (globex): {HR_QUESTION}")
+    _show(answers["globex"])
+    leaked = [d for d in [*docs, *answers["globex"].citations] if d.startswith("acme-")]
+    print(f"-> acme documents seen by globex: {leaked or 'none'}")
+    if "acme_reviewer" in keys:
+        _step("the review queue (acme reviewer): drafts and escalations awaiting a person")
+        with Client(target, api_key=keys["acme_reviewer"], timeout=120) as c:
+            for item in c.reviews():
+                print(f"[{item.id}] {item.kind} {item.intent}: {item.request}")
+    return results
+
+
+def run(target: str, http: str | None, api_key: str | None,
+        assistant_keys: dict[str, str] | None = None) -> int:
     import grpc
 
     from genai_rt.audit.verifier import verify_proof_document
@@ -74,6 +143,9 @@ def run(target: str, http: str | None, api_key: str | None) -> int:
             print(f"-> parses as JSON with keys {sorted(json.loads(text))}")
         except json.JSONDecodeError:
             print(f"-> cut at max_tokens ({reply.completions[0].finish_reason}): not complete")
+
+        if assistant_keys:
+            run_assistant(target, assistant_keys)
 
         _step("a cancelled stream gives its KV blocks back")
         call: Any = client.generate("Cancel me after a few tokens", max_tokens=400,
@@ -132,8 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", default="localhost:50051")
     parser.add_argument("--http", default=None, help="the server's HTTP base URL, if on")
     parser.add_argument("--api-key", default=None)
+    parser.add_argument("--assistant-keys", default=None,
+                        help="JSON file of API keys by persona (runs the assistant steps)")
     args = parser.parse_args(argv)
-    return run(args.target, args.http, args.api_key)
+    keys = json.loads(open(args.assistant_keys).read()) if args.assistant_keys else None
+    return run(args.target, args.http, args.api_key, keys)
 
 
 if __name__ == "__main__":

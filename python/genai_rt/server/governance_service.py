@@ -85,3 +85,68 @@ class GovernanceServicer:
                                    tree_size=report.tree_size, checkpoints=report.checkpoints,
                                    problems=[str(p) for p in report.problems],
                                    report=report.format())
+
+    # --------------------------------------------------------------------- the review queue
+    @property
+    def reviews(self) -> Any:
+        if self.server.pipeline is None:
+            raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION,
+                               "this server runs without an assistant pipeline, so it has no "
+                               "review queue (start it with --pipeline-config)")
+        return self.server.pipeline.review_queue
+
+    async def ListReviews(self, request: pb.ListReviewsRequest,
+                          context: grpc.aio.ServicerContext,
+                          principal: Principal) -> pb.ListReviewsReply:
+        may_review(principal)
+        status = request.status or "open"
+        if status not in REVIEW_STATUSES:
+            raise invalid(f"status must be one of {REVIEW_STATUSES}, got {status!r}")
+        if request.kind and request.kind not in REVIEW_KINDS:
+            raise invalid(f"kind must be one of {REVIEW_KINDS} or empty, got {request.kind!r}")
+        items = await asyncio.to_thread(
+            self.reviews.list, None if status == "all" else status, principal.tenant,
+            request.kind or None)
+        return pb.ListReviewsReply(items=[review_message(i) for i in items])
+
+    async def ResolveReview(self, request: pb.ResolveReviewRequest,
+                            context: grpc.aio.ServicerContext,
+                            principal: Principal) -> pb.ReviewItem:
+        may_review(principal)
+        if request.resolution not in REVIEW_RESOLUTIONS:
+            raise invalid(f"resolution must be one of {REVIEW_RESOLUTIONS}, "
+                          f"got {request.resolution!r}")
+        queue = self.reviews
+        try:
+            item = await asyncio.to_thread(queue.get, request.id)
+        except KeyError:
+            item = None
+        if item is None or item.tenant != principal.tenant:  # another tenant's: not disclosed
+            raise ServiceError(grpc.StatusCode.NOT_FOUND, f"id {request.id}: no such review item")
+        reviewer = principal.user or "reviewer"
+        try:
+            resolved = await asyncio.to_thread(queue.resolve, request.id, request.resolution,
+                                               reviewer, request.note)
+        except ValueError as err:  # already resolved
+            raise ServiceError(grpc.StatusCode.FAILED_PRECONDITION, f"id {request.id}: {err}") \
+                from None
+        return review_message(resolved)
+
+
+REVIEWER_ROLE = "reviewer"
+REVIEW_STATUSES = ("open", "resolved", "all")
+REVIEW_KINDS = ("escalation", "signoff")
+REVIEW_RESOLUTIONS = ("approved", "rejected", "answered")
+
+
+def may_review(principal: Principal) -> None:
+    if REVIEWER_ROLE not in principal.roles and "*" not in principal.roles:
+        raise denied(f"the review queue needs the {REVIEWER_ROLE!r} role")
+
+
+def review_message(item: Any) -> pb.ReviewItem:
+    return pb.ReviewItem(id=item.id, kind=item.kind, created=item.created, user=item.user,
+                         intent=item.intent, request=item.request, reasons=item.reasons,
+                         drafts=item.drafts, status=item.status,
+                         resolution=item.resolution or "", reviewer=item.reviewer or "",
+                         note=item.note or "")

@@ -58,7 +58,8 @@ async def _abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
     await context.abort(err.code, str(err))
 
 
-def _check(request: Any) -> None:
+def check_message(request: Any) -> None:
+    """INVALID_ARGUMENT for a message that did not parse (client-streamed items too)."""
     if isinstance(request, _Malformed):
         raise ServiceError(grpc.StatusCode.INVALID_ARGUMENT,
                            f"request is not a valid {request.type_name}: {request.error}")
@@ -67,7 +68,7 @@ def _check(request: Any) -> None:
 def _unary(gate: Gate, fn: Callable[..., Any]) -> Callable[..., Any]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
-            _check(request)
+            check_message(request)
             return await fn(request, context, principal_of(gate, context))
         except asyncio.CancelledError:
             raise
@@ -82,9 +83,23 @@ def _unary(gate: Gate, fn: Callable[..., Any]) -> Callable[..., Any]:
 def _streaming(gate: Gate, fn: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         try:
-            _check(request)
+            check_message(request)
             async for item in fn(request, context, principal_of(gate, context)):
                 yield item
+        except asyncio.CancelledError:
+            raise
+        except grpc.aio.AbortError:
+            raise
+        except Exception as exc:
+            await _abort(context, exc)
+
+    return handler
+
+
+def _client_streaming(gate: Gate, fn: Callable[..., Any]) -> Callable[..., Any]:
+    async def handler(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await fn(requests, context, principal_of(gate, context))
         except asyncio.CancelledError:
             raise
         except grpc.aio.AbortError:
@@ -108,7 +123,8 @@ def _deserializer(cls: Any) -> Callable[[bytes], Any]:
 def add_servicer(server: grpc.aio.Server, gate: Gate, service: ServiceDescriptor,
                  servicer: Any) -> str:
     """Register ``servicer``'s methods (named as in the proto) on ``server``; returns the
-    service's full name. Client-streaming methods are not used by these services."""
+    service's full name. Client-streaming handlers get the request iterator (each item
+    checked by ``check_message``); bidirectional streaming is not used."""
     handlers = {}
     for method in service.methods:
         fn = getattr(servicer, method.name)
@@ -116,7 +132,10 @@ def add_servicer(server: grpc.aio.Server, gate: Gate, service: ServiceDescriptor
         response_cls = GetMessageClass(method.output_type)
         kwargs = dict(request_deserializer=_deserializer(request_cls),
                       response_serializer=response_cls.SerializeToString)
-        if method.server_streaming:
+        if method.client_streaming:
+            handlers[method.name] = grpc.stream_unary_rpc_method_handler(
+                _client_streaming(gate, fn), **kwargs)
+        elif method.server_streaming:
             handlers[method.name] = grpc.unary_stream_rpc_method_handler(
                 _streaming(gate, fn), **kwargs)
         else:

@@ -26,7 +26,7 @@ from genai_rt.server.auth import ANONYMOUS, AuthError, bearer_token
 from genai_rt.server.errors import HTTP_STATUS, ServiceError, invalid, to_service_error
 from genai_rt.server.front import EngineFront, require_generate
 from genai_rt.server.governance import Receipt
-from genai_rt.server.http import mapping
+from genai_rt.server.http import assistant, mapping
 from genai_rt.server.http.schemas import ChatCompletionRequest, CompletionRequest
 
 # How often a non-streaming request checks whether its client went away.
@@ -179,13 +179,21 @@ def create_app(server: Any) -> FastAPI:
     @app.get("/v1/models")
     async def models(request: Request) -> dict[str, Any]:
         gate.principal(request)
-        return {"object": "list", "data": [{"id": server.model_name, "object": "model",
-                                            "created": 0, "owned_by": "genai_rt"}]}
+        names = [server.model_name]
+        if server.pipeline is not None:
+            names.append(server.config.assistant_model)
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": 0,
+                                            "owned_by": "genai_rt"} for name in names]}
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(body: ChatCompletionRequest,
                    request: Request) -> JSONResponse | StreamingResponse:
         principal = gate.principal(request)
+        if body.model == server.config.assistant_model and server.pipeline is not None:
+            answer = await _until_disconnect(request, assistant.ask(server, body, principal))
+            if body.stream:
+                return _sse(assistant.chunks(body, answer))
+            return JSONResponse(assistant.completion(body, answer))
         require_generate(principal)
         check_model(body.model)
         mapping.refuse_unsupported(body)
