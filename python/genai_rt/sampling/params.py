@@ -139,6 +139,11 @@ class SamplingParams:
     grammar : Grammar | dict | None
         A compiled ``Grammar`` or exactly one of ``{"json_schema": ...}``, ``{"regex": ...}``,
         ``{"ebnf": ...}``, ``{"choice": [...]}``.
+    json_whitespace : str
+        Whitespace in ``json_schema`` output: ``"any"`` (what JSON allows, bounded; see
+        ``genai_rt.sampling.grammar_json_layout``) or ``"compact"`` (none).
+    json_indent : int | None
+        Exactly the layout of ``json.dumps(x, indent=json_indent)`` (overrides json_whitespace).
 
     Examples
     --------
@@ -167,6 +172,8 @@ class SamplingParams:
     skip_special_tokens: bool = True
     include_stop_str_in_output: bool = False
     grammar: Any = None
+    json_whitespace: str = "any"
+    json_indent: int | None = None
 
     def __post_init__(self) -> None:
         _require_int("n", self.n, 1)
@@ -198,6 +205,11 @@ class SamplingParams:
         _require_bool("skip_special_tokens", self.skip_special_tokens)
         _require_bool("include_stop_str_in_output", self.include_stop_str_in_output)
         self._check_grammar()
+        if self.json_whitespace not in ("any", "compact"):
+            raise ValueError(f"json_whitespace must be 'any' or 'compact', "
+                             f"got {self.json_whitespace!r}")
+        if self.json_indent is not None:
+            _require_int("json_indent", self.json_indent, 0, 8)
         for name in ("temperature", "top_p", "min_p", "repetition_penalty", "presence_penalty",
                      "frequency_penalty"):
             object.__setattr__(self, name, float(getattr(self, name)))  # 1 and 1.0 compare alike
