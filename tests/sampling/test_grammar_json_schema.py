@@ -355,3 +355,23 @@ def test_random_walks_produce_valid_instances(vocab: _core.Vocabulary) -> None:
             out += token_bytes[tok]
         assert m.is_terminated(), out
         jsonschema.validate(json.loads(out.decode()), schema)
+
+
+def test_all_of_merges_bounds_instead_of_overwriting(vocab: _core.Vocabulary) -> None:
+    """The issue's counter-example: {"x": 50} broke the first member's maximum."""
+    schema = {"allOf": [
+        {"type": "object", "properties": {"x": {"type": "integer", "maximum": 3}}},
+        {"properties": {"x": {"type": "integer", "minimum": 10}}},
+    ]}
+    g = Grammar.from_json_schema(schema, vocab)
+    assert not accepts(g, '{"x": 50}') and not accepts(g, '{"x": 2}')
+    assert accepts(g, "{}")  # x can never be valid, so it may only be absent
+
+
+def test_decimal_bounds_are_exact(vocab: _core.Vocabulary) -> None:
+    check(
+        {"type": "number", "exclusiveMinimum": 0.5, "maximum": 12.25},
+        vocab,
+        valid=[0.5000001, 1, 12.25, 12.2, 3.0],
+        invalid=[0.5, 12.26, -1, 13, "12.250001"],
+    )
