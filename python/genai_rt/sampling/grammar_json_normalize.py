@@ -58,7 +58,6 @@ class Normalizer:
         self.strict = strict
         self._inlining: list[str] = []
         self._validators: dict[str, Any] = {}
-        self._registry: Any = None
 
     # ---- references and validation ----------------------------------------------------------
 
@@ -89,21 +88,27 @@ class Normalizer:
         """``jsonschema``'s verdict (draft 2020-12), with ``#`` references into the root."""
         import jsonschema
         from referencing import Registry
-        from referencing.jsonschema import DRAFT202012
+        from referencing.jsonschema import DRAFT202012, specification_with
 
         key = json.dumps(schema, sort_keys=True, default=str)
         validator = self._validators.get(key)
         if validator is None:
-            if self._registry is None:
-                root = self.root if isinstance(self.root, (Mapping, bool)) else {}
-                self._registry = Registry().with_resource(
-                    _ROOT_URI, DRAFT202012.create_resource(root))
-            resolver = self._registry.resolver(base_uri=_ROOT_URI)
-            clean = _without_internal(schema)
-            validator = jsonschema.Draft202012Validator(
-                clean, registry=self._registry, _resolver=resolver)
+            root = self.root if isinstance(self.root, (Mapping, bool)) else {}
+            dialect = root.get("$schema", "") if isinstance(root, Mapping) else ""
+            if "draft-0" in str(dialect) and not _has_prefix_items(schema):
+                # Older drafts read "items": [...] as tuples: check with their own rules.
+                cls = jsonschema.validators.validator_for(root)
+                spec = specification_with(dialect, default=DRAFT202012)
+            else:
+                cls, spec = jsonschema.Draft202012Validator, DRAFT202012
+            registry = Registry().with_resource(_ROOT_URI, spec.create_resource(root))
+            resolver = registry.resolver(base_uri=_ROOT_URI)
+            validator = cls(_without_internal(schema), registry=registry, _resolver=resolver)
             self._validators[key] = validator
-        ok = bool(validator.is_valid(value))
+        try:
+            ok = bool(validator.is_valid(value))
+        except Exception as exc:  # noqa: BLE001  (a reference or keyword jsonschema rejects)
+            raise SchemaError(f"cannot check value {value!r} against the schema: {exc}") from None
         if ok and isinstance(schema, Mapping) and NOT_IN in schema:
             ok = value not in schema[NOT_IN]
         return ok
@@ -141,7 +146,8 @@ class Normalizer:
             parts.append([f for i, b in enumerate(branches)
                           for f in self._branch(b, path_join(path, "anyOf", i))])
         if "oneOf" in schema:
-            parts.append(self._one_of(self._list(schema, "oneOf", path), path_join(path, "oneOf")))
+            parts.append(self._one_of(self._list(schema, "oneOf", path), path_join(path, "oneOf"),
+                                      own))
         if "not" in schema:
             parts.append(self.negate(schema["not"], path_join(path, "not")))
         if "if" in schema and ("then" in schema or "else" in schema):
@@ -277,9 +283,13 @@ class Normalizer:
 
     # ---- oneOf --------------------------------------------------------------------------------
 
-    def _one_of(self, branches: list[Any], path: str) -> list[dict[str, Any]]:
+    def _one_of(self, branches: list[Any], path: str,
+                context: dict[str, Any]) -> list[dict[str, Any]]:
+        """Union of the branches once shown pairwise disjoint (``context``: the siblings, which
+        every instance satisfies too, so they may tell branches apart)."""
         kept = [self._branch(b, path_join(path, i)) for i, b in enumerate(branches)]
-        flats = [[e for f in fs for e in self.expand(f, path)] for fs in kept]
+        flats = [[m for f in fs for e in self.expand(f, path)
+                  if (m := self.merge(e, context, path)) is not None] for fs in kept]
         out: list[dict[str, Any]] = []
         for i, fi in enumerate(flats):
             others = [b for j, b in enumerate(branches) if j != i]
@@ -290,16 +300,26 @@ class Normalizer:
                 continue
             for f in fi:
                 if "enum" in f:  # finite: keep the values no other branch accepts
-                    kept = [v for v in f["enum"] if not any(self.is_valid(v, o) for o in others)]
-                    if kept:
-                        out.append({**f, "enum": kept})
+                    values = [v for v in f["enum"]
+                              if not any(self.is_valid(v, o) for o in others)]
+                    if values:
+                        out.append({**f, "enum": values})
                     continue
-                for j, fj in enumerate(flats):
-                    if j != i and not all(self._excludes(f, g) for g in fj):
-                        raise SchemaError(
-                            f"{path}: branches {i} and {j} may both match one instance, so oneOf "
-                            "cannot be lowered as a union (make them disjoint, or use anyOf)")
-                out.append(f)
+                overlapping = [j for j, fj in enumerate(flats)
+                               if j != i and not all(self._excludes(f, g) for g in fj)]
+                if not overlapping:
+                    out.append(f)
+                    continue
+                # Not provably disjoint: branch i and the negation of every branch it may
+                # overlap, exactly, where those negations are schemas.
+                try:
+                    negations = [self.negate(branches[j], path_join(path, j)) for j in overlapping]
+                except SchemaError:
+                    raise SchemaError(
+                        f"{path}: branches {i} and {overlapping[0]} may both match one instance, "
+                        "so oneOf cannot be lowered as a union (make them disjoint, or use anyOf)"
+                    ) from None
+                out += self.product([[f], *negations], path)
         return out
 
     def _excludes(self, f: dict[str, Any], g: dict[str, Any]) -> bool:
@@ -316,6 +336,12 @@ class Normalizer:
         closed = closed and not f.get("patternProperties")
         for q in g.get("required", []):
             if closed and f_props.get(q, False) is False:
+                return True
+        for p in f.get("required", []):  # always written by f, never allowed by g
+            if p not in g.get("properties", {}) and not g.get("patternProperties") and \
+                    g.get("additionalProperties", True) is False:
+                return True
+            if g.get("properties", {}).get(p, True) is False:
                 return True
         g_props = g.get("properties", {})
         for p in set(f.get("required", [])) & set(g_props):
@@ -537,6 +563,14 @@ def _merge_prefix(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[Any]:
         sb = pb[i] if i < len(pb) else b.get("items", True)
         out.append(sa if sb is True else sb if sa is True else {"allOf": [sa, sb]})
     return out
+
+
+def _has_prefix_items(schema: Any) -> bool:
+    if isinstance(schema, Mapping):
+        return "prefixItems" in schema or any(_has_prefix_items(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_prefix_items(v) for v in schema)
+    return False
 
 
 def _without_internal(schema: Any) -> Any:
