@@ -375,3 +375,31 @@ def test_decimal_bounds_are_exact(vocab: _core.Vocabulary) -> None:
         valid=[0.5000001, 1, 12.25, 12.2, 3.0],
         invalid=[0.5, 12.26, -1, 13, "12.250001"],
     )
+
+
+def test_whitespace_styles_and_bound(vocab: _core.Vocabulary) -> None:
+    from genai_rt.sampling.grammar_json_layout import MAX_WS_COLUMNS
+    from genai_rt.sampling.params import SamplingParams
+
+    schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}},
+                                               "b": {"type": "object"}}}
+    value = {"a": [1, 2], "b": {}}
+    g = Grammar.from_json_schema(schema, vocab)
+    for text in (json.dumps(value), json.dumps(value, indent=2), json.dumps(value, indent="\t"),
+                 compact(value), '{\r\n "a" : [ 1 ,2 ] , "b":{ }}'):
+        assert accepts(g, text), text
+    assert accepts(g, "{" + "\n" + " " * MAX_WS_COLUMNS + '"a": []}')
+    assert not accepts(g, "{" + "\n" + " " * (MAX_WS_COLUMNS + 1) + '"a": []}')
+    assert not accepts(g, ' {"a": []}') and not accepts(g, '{"a": []}\n')
+    assert not accepts(g, '{\n\n"a": []}')  # one line break per gap
+    g2 = Grammar.from_json_schema(schema, vocab, indent=2)
+    assert accepts(g2, json.dumps(value, indent=2))
+    assert not accepts(g2, json.dumps(value, indent=4)) and not accepts(g2, json.dumps(value))
+    g0 = Grammar.from_json_schema(schema, vocab, whitespace="compact")
+    assert accepts(g0, compact(value)) and not accepts(g0, json.dumps(value))
+    with pytest.raises(ValueError, match="whitespace"):
+        Grammar.from_json_schema(schema, vocab, whitespace="loose")
+    with pytest.raises(ValueError, match="json_whitespace"):
+        SamplingParams(json_whitespace="loose")
+    with pytest.raises(ValueError, match="json_indent"):
+        SamplingParams(json_indent=-1)
