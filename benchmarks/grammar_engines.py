@@ -156,7 +156,7 @@ class LLGuidanceEngine:
 
 
 class GenaiRtEngine:
-    """genai_rt: JSON is compact by construction."""
+    """genai_rt: compact JSON via whitespace="compact"."""
 
     name = "genai_rt"
 
@@ -171,9 +171,9 @@ class GenaiRtEngine:
     def compile(self, w: Workload) -> Any:
         g = self.grammar_cls
         if w.kind == "json_schema":
-            return g.from_json_schema(w.grammar, self.vocab)
+            return g.from_json_schema(w.grammar, self.vocab, whitespace="compact")
         if w.kind == "any_json":
-            return g.any_json(self.vocab)
+            return g.any_json(self.vocab, whitespace="compact")
         if w.kind == "regex":
             return g.from_regex(w.grammar, self.vocab)
         return g.from_ebnf(w.grammar, self.vocab, root="root")

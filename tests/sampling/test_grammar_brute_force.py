@@ -156,7 +156,7 @@ def test_json_object_optional_properties_brute_force() -> None:
     vocab, tokens = json_vocab(language)
     assert 100 < len(tokens) < 1000
     checks = check_against_reference(
-        Grammar.from_json_schema(schema, vocab), vocab, tokens, language
+        Grammar.from_json_schema(schema, vocab, whitespace="compact"), vocab, tokens, language
     )
     assert checks > 50
 
@@ -175,7 +175,8 @@ def test_json_array_and_string_brute_force() -> None:
         jsonschema.validate(inst, schema)
     language = {compact(i) for i in instances}
     vocab, tokens = json_vocab(language)
-    check_against_reference(Grammar.from_json_schema(schema, vocab), vocab, tokens, language)
+    grammar = Grammar.from_json_schema(schema, vocab, whitespace="compact")
+    check_against_reference(grammar, vocab, tokens, language)
 
 
 def test_json_bounded_string_brute_force() -> None:
@@ -188,7 +189,7 @@ def test_json_bounded_string_brute_force() -> None:
     tokens = sorted(pieces)
     token_bytes = [*tokens, b""]
     vocab = _core.Vocabulary(token_bytes, len(token_bytes), [len(tokens)], [])
-    grammar = Grammar.from_json_schema(schema, vocab)
+    grammar = Grammar.from_json_schema(schema, vocab, whitespace="compact")
     covered_bytes = set(b"".join(language))
     covered = {i for i, t in enumerate(tokens) if set(t) <= covered_bytes}
     viable = {w[:i] for w in language for i in range(len(w) + 1)}
@@ -232,7 +233,7 @@ def test_bounded_string_in_object_brute_force(value_type: object) -> None:
     pieces = {w[i : i + n] for w in language for n in range(1, 5) for i in range(len(w) - n + 1)}
     tokens = sorted(pieces)
     vocab = _core.Vocabulary([*tokens, b""], len(tokens) + 1, [len(tokens)], [])
-    grammar = Grammar.from_json_schema(schema, vocab)
+    grammar = Grammar.from_json_schema(schema, vocab, whitespace="compact")
     viable = {w[:i] for w in language for i in range(len(w) + 1)}
     # Letters of "null" would also be valid string characters (and start escapes like \n or
     # \u): tokens holding them are outside the string alphabet, so they are not compared.
@@ -259,7 +260,7 @@ def test_long_plain_tokens_against_max_length(max_length: int | None) -> None:
     schema: dict[str, object] = {"type": "string"}
     if max_length is not None:
         schema["maxLength"] = max_length
-    m = GrammarMatcher(Grammar.from_json_schema(schema, vocab))
+    m = GrammarMatcher(Grammar.from_json_schema(schema, vocab, whitespace="compact"))
     assert m.accept_string('"')
     got = allowed_ids(m, vocab.size)
     limit = max_length if max_length is not None else 10**9

@@ -31,15 +31,24 @@ def accepts(grammar: Grammar, text: str) -> bool:
 
 
 def check(schema: object, vocab: _core.Vocabulary, valid: list, invalid: list) -> None:
-    """Valid instances (checked with jsonschema) are accepted; invalid ones are not."""
+    """Valid instances (checked with jsonschema) are accepted in every layout; invalid ones are
+    not (raw texts are checked against the compact layout)."""
     g = Grammar.from_json_schema(schema, vocab)
+    g_compact = Grammar.from_json_schema(schema, vocab, whitespace="compact")
+    g_indent = Grammar.from_json_schema(schema, vocab, indent=2)
     checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
     for inst in valid:
         jsonschema.validate(inst, schema, format_checker=checker)  # the reference agrees
-        assert accepts(g, compact(inst)), f"rejected valid {compact(inst)}"
+        for grammar, text in ((g_compact, compact(inst)), (g, compact(inst)),
+                              (g, json.dumps(inst, ensure_ascii=False)),
+                              (g, json.dumps(inst, indent=2, ensure_ascii=False)),
+                              (g_indent, json.dumps(inst, indent=2, ensure_ascii=False))):
+            assert accepts(grammar, text), f"rejected valid {text}"
     for inst in invalid:
         text = inst if isinstance(inst, str) else compact(inst)
-        assert not accepts(g, text), f"accepted invalid {text}"
+        assert not accepts(g_compact, text), f"accepted invalid {text}"
+        if not isinstance(inst, str):
+            assert not accepts(g, json.dumps(inst)), f"accepted invalid {json.dumps(inst)}"
 
 
 def test_object_required_optional_and_order(vocab: _core.Vocabulary) -> None:
@@ -81,7 +90,7 @@ def test_enum_const_and_null_unions(vocab: _core.Vocabulary) -> None:
     check(
         {"type": "integer", "enum": [1, "a", 2.0, True]}, vocab, valid=[1, 2.0], invalid=["a", True]
     )
-    with pytest.raises(SchemaError, match="#/const: no value has the schema's type"):
+    with pytest.raises(SchemaError, match="#: schema matches nothing"):
         Grammar.from_json_schema({"type": "string", "const": 3}, vocab)
     check(
         {"type": ["string", "null"], "maxLength": 2},
@@ -276,19 +285,22 @@ def test_schema_as_json_text(vocab: _core.Vocabulary) -> None:
 @pytest.mark.parametrize(
     "schema,needle",
     [
-        (
-            {"type": "object", "properties": {"a": {"type": "string", "foo": 1}}},
-            "#/properties/a/foo",
-        ),
         ({"type": "array", "uniqueItems": True}, "#/uniqueItems"),
-        ({"type": "object", "patternProperties": {"a": {}}}, "'patternProperties'"),
-        ({"type": "string", "format": "hostname"}, "#/format"),
+        (
+            {"type": "object", "properties": {"ab": {}}, "patternProperties": {"a": {}}},
+            "#/patternProperties/a: declared property 'ab'",
+        ),
+        ({"type": "string", "format": "regex"}, "#/format"),
         ({"$ref": "http://example.com/s.json"}, "local references"),
+        ({"$ref": "other.json#/$defs/A"}, "#/$ref: only local references"),
         ({"$ref": "#/$defs/missing"}, "does not resolve"),
-        ({"type": "number", "maximum": 3.5}, "#/maximum"),
-        ({"type": "integer", "minimum": 5, "maximum": 1}, "empty integer range"),
-        ({"type": "object", "required": ["x"]}, "required property 'x'"),
-        ({"allOf": [{"type": "string"}]}, "allOf is supported only for object schemas"),
+        ({"type": "number", "multipleOf": 0.5}, "#/multipleOf"),
+        ({"type": "integer", "minimum": 5, "maximum": 1}, "matches nothing"),
+        ({"oneOf": [{"type": "integer"}, {"minimum": 0}]}, "#/oneOf: branches 0 and 1"),
+        ({"allOf": [{"pattern": "a"}, {"pattern": "b"}]}, "two different 'pattern'"),
+        ({"not": {"pattern": "a"}}, "#/not/pattern"),
+        ({"type": "array", "contains": {}, "maxItems": 3}, "#/contains"),
+        ({"properties": {"p": {"$dynamicRef": "#x"}}}, "#/properties/p/$dynamicRef"),
         ({"type": "strin"}, "unknown type"),
         (False, "matches nothing"),
         ("{not json", "not valid JSON"),
@@ -303,14 +315,11 @@ def test_unsupported_or_malformed_schemas_name_the_problem(
     assert needle in str(info.value)
 
 
-def test_lenient_ignores_only_descriptive_keywords(vocab: _core.Vocabulary) -> None:
-    schema = {"type": "string", "title": "T", "description": "d", "examples": ["x"], "x-ui": 1}
-    with pytest.raises(SchemaError, match="x-ui"):
-        Grammar.from_json_schema(schema, vocab)
-    g = Grammar.from_json_schema(schema, vocab, lenient=True)
-    assert accepts(g, '"x"')
-    with pytest.raises(SchemaError, match="maxProperties"):
-        Grammar.from_json_schema({"type": "object", "maxProperties": 1}, vocab, lenient=True)
+def test_unknown_keywords_are_annotations_unless_strict(vocab: _core.Vocabulary) -> None:
+    schema = {"type": "string", "title": "T", "x-ui": 1, "javaType": "S", "id": "s"}
+    assert accepts(Grammar.from_json_schema(schema, vocab), '"x"')
+    with pytest.raises(SchemaError, match="#/x-ui: unknown keyword"):
+        Grammar.from_json_schema(schema, vocab, strict=True)
 
 
 def test_random_walks_produce_valid_instances(vocab: _core.Vocabulary) -> None:
@@ -346,3 +355,51 @@ def test_random_walks_produce_valid_instances(vocab: _core.Vocabulary) -> None:
             out += token_bytes[tok]
         assert m.is_terminated(), out
         jsonschema.validate(json.loads(out.decode()), schema)
+
+
+def test_all_of_merges_bounds_instead_of_overwriting(vocab: _core.Vocabulary) -> None:
+    """The issue's counter-example: {"x": 50} broke the first member's maximum."""
+    schema = {"allOf": [
+        {"type": "object", "properties": {"x": {"type": "integer", "maximum": 3}}},
+        {"properties": {"x": {"type": "integer", "minimum": 10}}},
+    ]}
+    g = Grammar.from_json_schema(schema, vocab)
+    assert not accepts(g, '{"x": 50}') and not accepts(g, '{"x": 2}')
+    assert accepts(g, "{}")  # x can never be valid, so it may only be absent
+
+
+def test_decimal_bounds_are_exact(vocab: _core.Vocabulary) -> None:
+    check(
+        {"type": "number", "exclusiveMinimum": 0.5, "maximum": 12.25},
+        vocab,
+        valid=[0.5000001, 1, 12.25, 12.2, 3.0],
+        invalid=[0.5, 12.26, -1, 13, "12.250001"],
+    )
+
+
+def test_whitespace_styles_and_bound(vocab: _core.Vocabulary) -> None:
+    from genai_rt.sampling.grammar_json_layout import MAX_WS_COLUMNS
+    from genai_rt.sampling.params import SamplingParams
+
+    schema = {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}},
+                                               "b": {"type": "object"}}}
+    value = {"a": [1, 2], "b": {}}
+    g = Grammar.from_json_schema(schema, vocab)
+    for text in (json.dumps(value), json.dumps(value, indent=2), json.dumps(value, indent="\t"),
+                 compact(value), '{\r\n "a" : [ 1 ,2 ] , "b":{ }}'):
+        assert accepts(g, text), text
+    assert accepts(g, "{" + "\n" + " " * MAX_WS_COLUMNS + '"a": []}')
+    assert not accepts(g, "{" + "\n" + " " * (MAX_WS_COLUMNS + 1) + '"a": []}')
+    assert not accepts(g, ' {"a": []}') and not accepts(g, '{"a": []}\n')
+    assert not accepts(g, '{\n\n"a": []}')  # one line break per gap
+    g2 = Grammar.from_json_schema(schema, vocab, indent=2)
+    assert accepts(g2, json.dumps(value, indent=2))
+    assert not accepts(g2, json.dumps(value, indent=4)) and not accepts(g2, json.dumps(value))
+    g0 = Grammar.from_json_schema(schema, vocab, whitespace="compact")
+    assert accepts(g0, compact(value)) and not accepts(g0, json.dumps(value))
+    with pytest.raises(ValueError, match="whitespace"):
+        Grammar.from_json_schema(schema, vocab, whitespace="loose")
+    with pytest.raises(ValueError, match="json_whitespace"):
+        SamplingParams(json_whitespace="loose")
+    with pytest.raises(ValueError, match="json_indent"):
+        SamplingParams(json_indent=-1)

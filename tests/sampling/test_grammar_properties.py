@@ -221,7 +221,7 @@ def test_whitespace_outside_strings() -> None:
 
 
 def _check_sampled_json(schema: dict[str, Any], vocab: Vocabulary, rng: random.Random) -> None:
-    grammar = sampling.Grammar.from_json_schema(compact(schema), vocab)
+    grammar = sampling.Grammar.from_json_schema(compact(schema), vocab, whitespace="compact")
     for _ in range(3):
         text = sample_uniformly(grammar, vocab, rng).decode("utf-8")
         reference_validator(schema).validate(json.loads(text))
@@ -269,7 +269,8 @@ def test_date_formats_reject_impossible_dates(value: str) -> None:
     assert not reference_validator(schema).is_valid(value)
     vocab = Vocabulary([bytes([b]) for b in range(256)] + [b"<eos>"], eos_token_ids=[256],
                        special_token_ids=[256])
-    matcher = sampling.GrammarMatcher(sampling.Grammar.from_json_schema(schema, vocab))
+    grammar = sampling.Grammar.from_json_schema(schema, vocab, whitespace="compact")
+    matcher = sampling.GrammarMatcher(grammar)
     assert not (matcher.accept_string(json.dumps(value)) and matcher.is_accepting())
 
 

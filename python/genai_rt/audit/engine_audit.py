@@ -62,6 +62,9 @@ def sampling_fields(params: Any) -> dict[str, Any]:
     """SamplingParams as JSON-able fields (grammar goes to the record's ``grammar``)."""
     fields = {f.name: getattr(params, f.name) for f in dataclasses.fields(params)}
     fields.pop("grammar", None)
+    # A decode-time filter object (the pipeline's deny-list) is code, not data: the record keeps
+    # the pipeline's own policy fields instead.
+    fields.pop("output_filter", None)
     if fields.get("logit_bias"):
         fields["logit_bias"] = {str(k): v for k, v in fields["logit_bias"].items()}
     return fields

@@ -35,11 +35,12 @@ class GrammarCompiler:
         self._vocab: Any = None
         self._cache: OrderedDict[str, Any] = OrderedDict()
 
-    def __call__(self, spec: Any) -> Any:
+    def __call__(self, spec: Any, *, whitespace: str = "any", indent: int | None = None) -> Any:
+        """``whitespace``/``indent`` lay out JSON (``json_schema`` specs; see SamplingParams)."""
         grammar = _grammar_module()
         if isinstance(spec, grammar.Grammar):
             return spec
-        key = json.dumps(spec, sort_keys=True)
+        key = json.dumps([spec, whitespace, indent], sort_keys=True)
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
@@ -58,7 +59,10 @@ class GrammarCompiler:
             "ebnf": grammar.Grammar.from_ebnf,
             "choice": grammar.Grammar.from_choices,
         }[kind]
-        compiled = build(value, self._vocab)
+        if kind == "json_schema":
+            compiled = build(value, self._vocab, whitespace=whitespace, indent=indent)
+        else:
+            compiled = build(value, self._vocab)
         self._cache[key] = compiled
         if len(self._cache) > GRAMMAR_CACHE_SIZE:
             self._cache.popitem(last=False)

@@ -99,7 +99,9 @@ class EngineCore:
         text, ids = self._tokenize(prompt)
         max_total = min(len(ids) + params.max_tokens, self.max_model_len)
         self.scheduler.check_admissible(len(ids), max_total)
-        grammar = self._grammar(params.grammar) if params.grammar is not None else None
+        grammar = (self._grammar(params.grammar, whitespace=params.json_whitespace,
+                                 indent=params.json_indent)
+                   if params.grammar is not None else None)
         metrics = RequestMetrics(
             arrival_time=time.monotonic() if arrival_time is None else arrival_time,
             num_prompt_tokens=len(ids),

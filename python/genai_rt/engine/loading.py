@@ -22,7 +22,7 @@ class EngineParts:
     tokenizer: Any
     eos_token_ids: Sequence[int]
     max_model_len: int
-    grammar_compiler: Callable[[Any], Any]
+    grammar_compiler: Callable[..., Any]
 
 
 def resolve_device(name: str) -> torch.device:

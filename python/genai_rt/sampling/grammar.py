@@ -181,13 +181,25 @@ class Grammar:
         schema_or_text: Any,
         vocab: Any,
         *,
-        lenient: bool = False,
+        strict: bool = False,
+        whitespace: str = "any",
+        indent: int | None = None,
         limits: GrammarLimits | Mapping[str, Any] | None = None,
     ) -> Grammar:
-        """Compile a JSON Schema (dict, bool or JSON text) to compact JSON output.
+        """Compile a JSON Schema (dict, bool or JSON text).
 
-        Output has no whitespace and uses ``,`` / ``:`` separators; properties follow the
-        ``properties`` order; see :mod:`genai_rt.sampling.grammar_json_schema` for the subset.
+        Properties follow the ``properties`` order; see
+        :mod:`genai_rt.sampling.grammar_json_schema` for the semantics.
+
+        Parameters
+        ----------
+        strict
+            Refuse unknown keywords (by default they are annotations and ignored).
+        whitespace
+            ``"any"``: the whitespace JSON allows, bounded (see
+            :mod:`genai_rt.sampling.grammar_json_layout`); ``"compact"``: none at all.
+        indent
+            Exactly the layout of ``json.dumps(x, indent=indent)`` (overrides ``whitespace``).
 
         Raises
         ------
@@ -196,7 +208,8 @@ class Grammar:
         GrammarError
             A compile limit was hit.
         """
-        ebnf = json_schema_to_ebnf(schema_or_text, lenient=lenient)
+        ebnf = json_schema_to_ebnf(schema_or_text, strict=strict, whitespace=whitespace,
+                                   indent=indent)
         return cls._compile("ebnf", ebnf, vocab, limits)
 
     @classmethod
@@ -228,9 +241,9 @@ class Grammar:
         return cls._compile("ebnf", choices_ebnf(list(strings)), vocab, None)
 
     @classmethod
-    def any_json(cls, vocab: Any) -> Grammar:
-        """Compile "any compact JSON value"."""
-        return cls._compile("ebnf", any_json_ebnf(), vocab, None)
+    def any_json(cls, vocab: Any, *, whitespace: str = "any", indent: int | None = None) -> Grammar:
+        """Compile "any JSON value" (whitespace as in :meth:`from_json_schema`)."""
+        return cls._compile("ebnf", any_json_ebnf(whitespace, indent), vocab, None)
 
     @classmethod
     def from_tagged(
@@ -240,7 +253,9 @@ class Grammar:
         vocab: Any,
         *,
         trigger_required: bool = False,
-        lenient: bool = False,
+        strict: bool = False,
+        whitespace: str = "any",
+        indent: int | None = None,
         limits: GrammarLimits | Mapping[str, Any] | None = None,
     ) -> Grammar:
         """Free text that never contains ``trigger``, then ``trigger`` and a JSON block.
@@ -251,7 +266,8 @@ class Grammar:
         """
         if not isinstance(trigger, str) or not trigger:
             raise ValueError("trigger must be a non-empty string")
-        schema_ebnf = json_schema_to_ebnf(schema, lenient=lenient)
+        schema_ebnf = json_schema_to_ebnf(schema, strict=strict, whitespace=whitespace,
+                                          indent=indent)
         assert schema_ebnf.startswith("root ::= ")
         body = "tagged_json ::= " + schema_ebnf[len("root ::= ") :]
         text = free_text_until_ebnf(trigger, "tagged_json", trigger_required=trigger_required)

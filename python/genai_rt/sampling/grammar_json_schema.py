@@ -1,67 +1,68 @@
 """JSON Schema → GBNF text for the C++ grammar core.
 
-Output style (fixed, documented): compact JSON with no whitespace at all, separators ``,`` and
-``:`` (what ``json.dumps(v, separators=(",", ":"))`` writes). Optional whitespace would let the
-model pad output and multiply parser states; compact keeps masks cacheable and short.
+Whitespace follows a :class:`~genai_rt.sampling.grammar_json_layout.JsonLayout`: bounded JSON
+whitespace by default, ``compact``, or a fixed ``indent``. Applicators (``allOf``, ``anyOf``,
+``oneOf``, ``not``, ``if``, ``dependent*``, ``$ref`` with siblings) are first rewritten into a
+union of flat schemas (grammar_json_normalize.py), exactly.
 
 Semantics chosen where JSON Schema leaves freedom (each yields a subset of the valid instances,
 never a superset):
 
 - object properties appear in ``properties`` order; with ``additionalProperties`` absent no
-  extra keys are generated (XGrammar's strict mode). Extra keys (``additionalProperties: true``
-  or a schema) come after the declared ones, are written without escapes and never repeat a
-  declared name.
-- ``oneOf`` is lowered like ``anyOf`` (branches are assumed disjoint, as in tool schemas).
+  extra keys are generated (XGrammar's strict mode). Extra keys (``additionalProperties`` or
+  ``patternProperties``) come after the declared ones, are written without escapes and never
+  repeat a declared name.
+- without ``type``, keywords of one type family (``properties``, ``minimum``...) imply that type.
 - strings: ``\\uXXXX`` escapes never produce surrogates, so length counts are exact code points.
 - ``pattern`` is unanchored (JSON Schema semantics) unless it starts with ``^`` / ends with ``$``.
+- numbers with bounds are written without exponent; ``uniqueItems`` arrays of a few values list
+  them in ``enum`` order.
 
-Anything else that constrains instances and is not handled raises :class:`SchemaError` naming
-the keyword and its JSON path; ``lenient=True`` ignores only purely descriptive keywords.
+Unknown keywords are annotations and ignored (``strict=True`` refuses them). Anything that
+constrains instances and cannot be expressed exactly raises :class:`SchemaError` naming the
+keyword and its JSON path.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from genai_rt.sampling.grammar_ebnf_util import ebnf_literal, ebnf_regex, rule_name
+from genai_rt.sampling.grammar_json_layout import JsonLayout
 from genai_rt.sampling.grammar_json_leaves import (
     SchemaError,
     has_type,
     number_expr,
     path_join,
+    search_regex,
     string_expr,
 )
-
-# Keywords that never change which instances are valid.
-DESCRIPTIVE_KEYWORDS = frozenset(
-    {
-        "title", "description", "examples", "default", "$comment", "$schema", "$id", "$anchor",
-        "deprecated", "readOnly", "writeOnly", "contentMediaType", "contentEncoding", "example",
-    }
-)  # fmt: skip
+from genai_rt.sampling.grammar_json_normalize import (
+    CONSTRAINTS,
+    NOT_IN,
+    REF,
+    TYPES,
+    Normalizer,
+    generated_types,
+)
 
 # One JSON string character: raw (no quote, backslash or control char) or an escape; \u never
 # spells a surrogate so one element is one code point.
 _CHAR_RULES = r"""json_char ::= /[^"\\\x00-\x1f]/ | "\\" json_escape
 json_escape ::= ["\\/bfnrt] | "u" ([0-9a-cA-Ce-fE-F] [0-9a-fA-F] | [dD] [0-7]) [0-9a-fA-F]{2}
-"""
-
-_ANY_JSON_RULES = r"""json_value ::= json_object | json_array | json_string | json_number | json_lit
-json_lit ::= "true" | "false" | "null"
-json_object ::= "{" (json_string ":" json_value ("," json_string ":" json_value)*)? "}"
-json_array ::= "[" (json_value ("," json_value)*)? "]"
 json_string ::= "\"" json_char* "\""
 json_number ::= "-"? ("0" | [1-9] [0-9]*) ("." [0-9]+)? ([eE] [-+]? [0-9]+)?
 """
-
-# Names the fixed rule texts above define; generated rules must not collide with them.
-_RESERVED_RULES = frozenset(
-    line.split(" ::= ")[0] for line in (_CHAR_RULES + _ANY_JSON_RULES).splitlines()
-) | {"root"}
+_RESERVED_RULES = frozenset({"root", "json_char", "json_escape", "json_string", "json_number",
+                             "json_ws"})
 
 MAX_SCHEMA_DEPTH = 128
+# Rules of one object's property chain (properties x counts for min/maxProperties).
+MAX_OBJECT_RULES = 4096
+MAX_UNIQUE_VALUES = 8
 
 
 class JsonSchemaConverter:
@@ -71,32 +72,30 @@ class JsonSchemaConverter:
     ----------
     schema
         The schema as a mapping or a boolean.
-    lenient
-        Ignore unknown keywords that are purely descriptive instead of raising.
+    strict
+        Refuse unknown keywords instead of ignoring them.
+    layout
+        Whitespace style (default: bounded JSON whitespace).
     """
 
-    def __init__(self, schema: Any, *, lenient: bool = False) -> None:
+    def __init__(self, schema: Any, *, strict: bool = False,
+                 layout: JsonLayout | None = None) -> None:
         self.schema = schema
-        self.lenient = lenient
+        self.layout = layout or JsonLayout()
+        self.norm = Normalizer(schema, strict=strict)
         self.rules: dict[str, str] = {}
-        self._ref_rules: dict[str, str] = {}
+        self._memo: dict[tuple[str, int], str] = {}
         self._name_counts: dict[str, int] = {}
         self._need_chars = False
-        self._need_any = False
 
     # ---- output -------------------------------------------------------------------------------
 
     def to_ebnf(self) -> str:
-        """Returns GBNF text whose ``root`` rule matches the schema's compact JSON instances."""
-        root_expr = self.visit(self.schema, "#", 0)
+        """Returns GBNF text whose ``root`` rule matches the schema's instances."""
+        root_expr = self.visit(self.schema, "#", 0, 0)
         lines = [f"root ::= {root_expr}"]
         lines += [f"{name} ::= {body}" for name, body in self.rules.items()]
-        text = "\n".join(lines) + "\n"
-        if self._need_any:
-            text += _ANY_JSON_RULES
-        if self._need_chars or self._need_any:
-            text += _CHAR_RULES
-        return text
+        return "\n".join(lines) + "\n" + self.layout.rules() + _CHAR_RULES
 
     def _new_rule(self, hint: str, body: str) -> str:
         base = rule_name(hint)
@@ -108,272 +107,349 @@ class JsonSchemaConverter:
         self.rules[name] = body
         return name
 
-    def _any_json(self) -> str:
-        self._need_any = True
-        self._need_chars = True
-        return "json_value"
-
     # ---- dispatch -----------------------------------------------------------------------------
 
-    def visit(self, schema: Any, path: str, depth: int) -> str:
-        """GBNF expression for ``schema`` at JSON pointer ``path``."""
+    def visit(self, schema: Any, path: str, depth: int, level: int) -> str:
+        """GBNF expression for ``schema`` at JSON pointer ``path``, nesting ``level``."""
         if depth > MAX_SCHEMA_DEPTH:
             raise SchemaError(f"{path}: schema nested deeper than {MAX_SCHEMA_DEPTH} levels")
-        if schema is True or schema == {}:
-            return self._any_json()
-        if schema is False:
-            raise SchemaError(f"{path}: schema 'false' matches nothing")
-        if not isinstance(schema, Mapping):
-            raise SchemaError(f"{path}: a schema must be an object or a boolean, got {schema!r}")
-        if "$ref" in schema:
-            others = set(schema) - {"$ref", "$defs", "definitions"} - DESCRIPTIVE_KEYWORDS
-            if others:
-                raise SchemaError(
-                    f"{path_join(path, sorted(others)[0])}: keyword '{sorted(others)[0]}' next "
-                    "to $ref is not supported"
-                )
-            return self._ref(schema["$ref"], path, depth)
-        if "const" in schema or "enum" in schema:
-            key = "const" if "const" in schema else "enum"
-            self._check_only(schema, path, {key, "type", "$defs", "definitions"})
-            values = [schema["const"]] if key == "const" else schema["enum"]
-            if not isinstance(values, list) or not values:
-                raise SchemaError(f"{path_join(path, 'enum')}: enum must be a non-empty list")
-            # Next to "type", only values of that type are valid instances.
-            values = [v for v in values if has_type(v, schema.get("type"))]
+        level = self.layout.level(level)
+        if isinstance(schema, Mapping) and set(schema) & CONSTRAINTS == {"$ref"}:
+            return self._ref(schema["$ref"], path, depth, level)
+        flats = self.norm.dnf(schema, path)
+        alts = []
+        for flat in flats:
+            expr = self._flat(flat, path, depth, level)
+            if expr is not None:
+                alts.append(expr)
+        if not alts:
+            raise EmptySchemaError(f"{path}: schema matches nothing (contradictory keywords)")
+        return alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")"
+
+    def _ref(self, ref: Any, path: str, depth: int, level: int) -> str:
+        key = (str(ref), level)
+        if key in self._memo:
+            return self._memo[key]
+        target = self.norm.resolve(ref, path)
+        name = self._new_rule(f"ref_{ref[1:] or 'root'}_{level}", "")
+        self._memo[key] = name  # registered before visiting, so recursion refers back to it
+        self.rules[name] = self.visit(target, ref, depth + 1, level)
+        return name
+
+    def _flat(self, flat: dict[str, Any], path: str, depth: int, level: int) -> str | None:
+        if not flat:
+            return self.any_json(level)
+        if REF in flat:
+            return self._ref(flat[REF], path, depth, level)
+        if "enum" in flat:
+            if set(flat) <= {"enum", "type", NOT_IN}:  # common case, without jsonschema
+                values = [v for v in flat["enum"] if has_type(v, flat.get("type"))
+                          and v not in flat.get(NOT_IN, [])]
+            else:
+                values = [v for v in flat["enum"] if self.norm.is_valid(v, flat)]
             if not values:
-                raise SchemaError(f"{path_join(path, key)}: no value has the schema's type")
-            return "(" + " | ".join(self._json_literal(v) for v in values) + ")"
-        for key in ("anyOf", "oneOf"):
-            if key in schema:
-                self._check_only(schema, path, {key, "$defs", "definitions"})
-                branches = schema[key]
-                if not isinstance(branches, list) or not branches:
-                    raise SchemaError(f"{path_join(path, key)}: must be a non-empty list")
-                alts = [
-                    self.visit(b, path_join(path, key, i), depth + 1)
-                    for i, b in enumerate(branches)
-                ]
-                return "(" + " | ".join(alts) + ")"
-        if "allOf" in schema:
-            return self.visit(self._merge_all_of(schema, path), path, depth + 1)
-        types = schema.get("type")
-        if types is None:
-            types = self._infer_type(schema, path)
-        if isinstance(types, list):
-            if not types:
-                raise SchemaError(f"{path_join(path, 'type')}: empty type list matches nothing")
-            alts = [self._typed(schema, t, path, depth) for t in types]
-            return alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")"
-        return self._typed(schema, types, path, depth)
-
-    _TYPE_KEYWORDS = {
-        "object": {"properties", "required", "additionalProperties"},
-        "array": {"items", "prefixItems", "minItems", "maxItems"},
-        "string": {"minLength", "maxLength", "pattern", "format"},
-        "integer": {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"},
-        "number": {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"},
-        "boolean": set(),
-        "null": set(),
-    }
-
-    def _infer_type(self, schema: Mapping[str, Any], path: str) -> Any:
-        found = [t for t, kws in self._TYPE_KEYWORDS.items() if kws & set(schema)]
-        if not found:
-            self._check_only(schema, path, {"$defs", "definitions", "type"})
-            return "any"
-        # Keywords of several types (e.g. minimum alone) apply only to that type.
-        if "integer" in found and "number" in found:
-            found.remove("integer")
-        if len(found) > 1:
-            raise SchemaError(
-                f"{path}: keywords of several types ({', '.join(found)}) without 'type'"
-            )
-        return found[0]
-
-    def _check_only(self, schema: Mapping[str, Any], path: str, allowed: set[str]) -> None:
-        for key in schema:
-            if key in allowed:
+                return None
+            return "(" + " | ".join(self._value(v, level) for v in values) + ")"
+        types = generated_types(flat)
+        if "number" in types and "integer" in types:
+            types.remove("integer")
+        alts = []
+        for t in TYPES:
+            if t not in types:
                 continue
-            if key in DESCRIPTIVE_KEYWORDS or (self.lenient and key.startswith("x-")):
+            try:
+                expr = self._typed(flat, t, path, depth, level)
+            except _Empty:
                 continue
-            if key == "uniqueItems" and schema[key] is False:
-                continue
-            raise SchemaError(f"{path_join(path, key)}: unsupported keyword '{key}'")
+            alts.append(expr)
+        if not alts:
+            return None
+        return alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")"
 
-    def _typed(self, schema: Mapping[str, Any], type_name: Any, path: str, depth: int) -> str:
-        base = {"$defs", "definitions", "type"}
-        if type_name == "any":
-            return self._any_json()
-        if type_name not in self._TYPE_KEYWORDS:
-            raise SchemaError(f"{path_join(path, 'type')}: unknown type {type_name!r}")
-        multi = isinstance(schema.get("type"), list)
-        allowed = base | (
-            set().union(*self._TYPE_KEYWORDS.values()) if multi else self._TYPE_KEYWORDS[type_name]
-        )
-        self._check_only(schema, path, allowed)
-        if type_name == "null":
-            return '"null"'
-        if type_name == "boolean":
-            return '("true" | "false")'
-        if type_name == "string":
-            expr, uses_chars = string_expr(schema, path, lenient=self.lenient)
+    def _typed(self, flat: dict[str, Any], t: str, path: str, depth: int, level: int) -> str:
+        not_in = flat.get(NOT_IN, [])
+        if t in ("null", "boolean"):
+            values: list[Any] = [None] if t == "null" else [True, False]
+            values = [v for v in values if v not in not_in]
+            if not values:
+                raise _Empty
+            return "(" + " | ".join(self._value(v, level) for v in values) + ")"
+        if t == "string":
+            strings = [v for v in not_in if isinstance(v, str)]
+            if strings:
+                if set(flat) & {"minLength", "maxLength", "pattern", "format"}:
+                    raise SchemaError(f"{path}/not: excluding values of a string with length, "
+                                      "pattern or format cannot be expressed exactly")
+                return self._key_not_in(strings, path)
+            expr, uses_chars = string_expr(flat, path)
             self._need_chars |= uses_chars
             return expr
-        if type_name in ("integer", "number"):
-            return number_expr(schema, path, integer=type_name == "integer")
-        if type_name == "array":
-            return self._array(schema, path, depth)
-        return self._object(schema, path, depth)
+        if any(has_type(v, t) for v in not_in):
+            raise SchemaError(f"{path}/not: excluding {t} values cannot be expressed exactly")
+        if t in ("integer", "number"):
+            number = number_expr(flat, path, integer=t == "integer")
+            if number is None:
+                raise _Empty
+            return number
+        if t == "array":
+            return self._array(flat, path, depth, level)
+        return self._object(flat, path, depth, level)
 
-    # ---- leaves -------------------------------------------------------------------------------
+    # ---- literal values -----------------------------------------------------------------------
+
+    def _value(self, value: Any, level: int) -> str:
+        """A fixed JSON value, spaced as the layout allows."""
+        lay = self.layout
+        if isinstance(value, dict) and value:
+            pairs = [f"{self._json_literal(k)} {lay.key_sep()} {self._value(v, level + 1)}"
+                     for k, v in value.items()]
+            sep = f" {lay.item_sep(level)} "
+            return f"{lay.open('{', level)} {sep.join(pairs)} {lay.close('}', level)}"
+        if isinstance(value, list) and value:
+            items = [self._value(v, level + 1) for v in value]
+            sep = f" {lay.item_sep(level)} "
+            return f"{lay.open('[', level)} {sep.join(items)} {lay.close(']', level)}"
+        if isinstance(value, (dict, list)):
+            return lay.empty("{}" if isinstance(value, dict) else "[]")
+        return self._json_literal(value)
 
     def _json_literal(self, value: Any) -> str:
         return ebnf_literal(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
 
-    def _ref(self, ref: Any, path: str, depth: int) -> str:
-        if not isinstance(ref, str) or not ref.startswith("#"):
-            raise SchemaError(
-                f"{path_join(path, '$ref')}: only local references ('#...') are supported, "
-                f"got {ref!r}"
-            )
-        if ref in self._ref_rules:
-            return self._ref_rules[ref]
-        target: Any = self.schema
-        pointer = ref[1:]
-        if pointer and not pointer.startswith("/"):
-            raise SchemaError(f"{path_join(path, '$ref')}: unsupported reference {ref!r}")
-        for raw in pointer.split("/")[1:]:
-            part = raw.replace("~1", "/").replace("~0", "~")
-            if isinstance(target, Mapping) and part in target:
-                target = target[part]
-            elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
-                target = target[int(part)]
-            else:
-                raise SchemaError(f"{path_join(path, '$ref')}: reference {ref!r} does not resolve")
-        name = self._new_rule("ref_" + (pointer or "root"), "")
-        self._ref_rules[ref] = name  # registered before visiting, so recursion refers back to it
-        self.rules[name] = self.visit(target, ref, depth + 1)
+    # ---- any JSON -----------------------------------------------------------------------------
+
+    def any_json(self, level: int) -> str:
+        """Rule for any JSON value at ``level``."""
+        level = self.layout.level(level)
+        key = ("$any", level)
+        if key in self._memo:
+            return self._memo[key]
+        self._need_chars = True
+        name = self._new_rule(f"json_value_{level}", "")
+        self._memo[key] = name
+        inner = self.any_json(level + 1)
+        lay = self.layout
+        pair = f"json_string {lay.key_sep()} {inner}"
+        sep = lay.item_sep(level)
+        obj = (f"{lay.empty('{}')} | {lay.open('{', level)} {pair} ({sep} {pair})* "
+               f"{lay.close('}', level)}")
+        arr = (f"{lay.empty('[]')} | {lay.open('[', level)} {inner} ({sep} {inner})* "
+               f"{lay.close(']', level)}")
+        self.rules[name] = (f'{obj} | {arr} | json_string | json_number | "true" | "false" '
+                            '| "null"')
         return name
 
-    # ---- containers ---------------------------------------------------------------------------
+    # ---- arrays -------------------------------------------------------------------------------
 
-    def _array(self, schema: Mapping[str, Any], path: str, depth: int) -> str:
-        min_items = schema.get("minItems", 0)
-        max_items = schema.get("maxItems")
-        for key, val in (("minItems", min_items), ("maxItems", max_items)):
-            if val is not None and (not isinstance(val, int) or isinstance(val, bool) or val < 0):
-                raise SchemaError(f"{path_join(path, key)}: must be a non-negative integer")
+    def _array(self, flat: dict[str, Any], path: str, depth: int, level: int) -> str:
+        min_items = _count(flat, "minItems", path, 0)
+        max_items = _count(flat, "maxItems", path, None)
         if max_items is not None and max_items < min_items:
-            raise SchemaError(f"{path}: minItems {min_items} > maxItems {max_items}")
-        prefix = schema.get("prefixItems", [])
+            raise _Empty
+        prefix = flat.get("prefixItems", [])
         if not isinstance(prefix, list):
             raise SchemaError(f"{path_join(path, 'prefixItems')}: must be a list")
-        items = schema.get("items", True)
-        if isinstance(items, list):
-            raise SchemaError(
-                f"{path_join(path, 'items')}: array form of items (draft 4 tuples) is not "
-                "supported; use prefixItems"
-            )
+        items = flat.get("items", True)
+        if flat.get("uniqueItems") is True and (max_items is None or max_items > 1):
+            return self._unique_array(flat, path, depth, level, min_items, max_items)
+        if "contains" in flat:
+            return self._contains_array(flat, path, depth, level, min_items, max_items)
         if max_items is not None:
             prefix = prefix[:max_items]
-        prefix_exprs = [
-            self.visit(p, path_join(path, "prefixItems", i), depth + 1)
-            for i, p in enumerate(prefix)
-        ]
+        inner = level + 1
+        prefix_exprs = [self.visit(p, path_join(path, "prefixItems", i), depth + 1, inner)
+                        for i, p in enumerate(prefix)]
         k = len(prefix_exprs)
         rest_hi: int | None
-        if items is False:
+        if items is False or (max_items is not None and max_items <= k):
             if min_items > k:
-                raise SchemaError(
-                    f"{path}: minItems {min_items} exceeds prefixItems with items false"
-                )
-            rest_lo, rest_hi = 0, 0
-            item_expr = ""
+                raise _Empty
+            item_expr, rest_lo, rest_hi = "", 0, 0
         else:
-            item_expr = self.visit(items, path_join(path, "items"), depth + 1)
-            if max_items is not None and max_items - k <= 0:
-                rest_hi = 0
-            else:
-                rest_hi = None if max_items is None else max_items - k
+            item_expr = self.visit(items, path_join(path, "items"), depth + 1, inner)
             rest_lo = max(0, min_items - k)
+            rest_hi = None if max_items is None else max_items - k
+        return self._sequence(prefix_exprs, item_expr, rest_lo, rest_hi, min_items, level)
+
+    def _sequence(self, prefix: list[str], item: str, rest_lo: int, rest_hi: int | None,
+                  min_items: int, level: int) -> str:
+        """``[`` prefix items, then ``item`` repeated in [rest_lo, rest_hi], ``]``."""
+        lay = self.layout
+        sep = lay.item_sep(level)
+        k = len(prefix)
         if k == 0:
             if rest_hi == 0:
-                if min_items > 0:
-                    raise SchemaError(f"{path}: array can hold no items but minItems > 0")
-                return '"[" "]"'
-            tail = "*" if rest_hi is None else f"{{0,{rest_hi - 1}}}"
-            if rest_lo > 0:
-                tail = (
-                    f"{{{rest_lo - 1},}}" if rest_hi is None else f"{{{rest_lo - 1},{rest_hi - 1}}}"
-                )
-            body = f'{item_expr} ("," {item_expr}){tail}'
-            return f'"[" {body} "]"' if rest_lo > 0 else f'"[" ({body})? "]"'
-        # With a prefix: nest from the end so each position is optional once minItems is met.
+                return lay.empty("[]")
+            lo = max(rest_lo, 1)
+            tail = ("*" if rest_hi is None else f"{{0,{rest_hi - 1}}}") if lo == 1 else (
+                f"{{{lo - 1},}}" if rest_hi is None else f"{{{lo - 1},{rest_hi - 1}}}")
+            body = f"{lay.open('[', level)} {item} ({sep} {item}){tail} {lay.close(']', level)}"
+            return body if rest_lo > 0 else f"({lay.empty('[]')} | {body})"
         if rest_hi == 0:
             cont = ""
         else:
             rep = f"{{{rest_lo},}}" if rest_hi is None else f"{{{rest_lo},{rest_hi}}}"
-            cont = f'("," {item_expr}){rep}'
-        for i in range(k - 1, -1, -1):
-            sep = '"," ' if i > 0 else ""
-            part = f"{sep}{prefix_exprs[i]} {cont}".strip()
+            cont = f"({sep} {item}){rep}"
+        for i in range(k - 1, 0, -1):
+            part = f"{sep} {prefix[i]} {cont}".strip()
             cont = f"({part})" if i + 1 <= min_items else f"({part})?"
-        return f'"[" {cont} "]"'
+        body = f"{lay.open('[', level)} {prefix[0]} {cont} {lay.close(']', level)}"
+        return body if min_items > 0 else f"({lay.empty('[]')} | {body})"
 
-    def _object(self, schema: Mapping[str, Any], path: str, depth: int) -> str:
-        props = schema.get("properties", {})
+    def _unique_array(self, flat: dict[str, Any], path: str, depth: int, level: int,
+                      min_items: int, max_items: int | None) -> str:
+        where = path_join(path, "uniqueItems")
+        if flat.get("prefixItems") or "contains" in flat:
+            raise SchemaError(f"{where}: uniqueItems with prefixItems/contains is not supported")
+        values = self.norm._finite(flat.get("items", True), path_join(path, "items"))
+        if values is None or len(values) > MAX_UNIQUE_VALUES:
+            raise SchemaError(f"{where}: uniqueItems is supported only for items with at most "
+                              f"{MAX_UNIQUE_VALUES} values (enum/const/boolean)")
+        values = [v for i, v in enumerate(values) if v not in values[:i]]
+        hi = len(values) if max_items is None else min(max_items, len(values))
+        if min_items > hi:
+            raise _Empty
+        lay = self.layout
+        exprs = [self._value(v, level + 1) for v in values]
+        sep = lay.item_sep(level)
+        # after[i][c]: items after value i, c written so far; values appear in enum order.
+        memo: dict[tuple[int, int], str | None] = {}
+
+        def after(i: int, c: int) -> str | None:
+            if (i, c) in memo:
+                return memo[(i, c)]
+            alts = [f"{sep} {exprs[j]} {r}".strip() for j in range(i + 1, len(values))
+                    if c < hi and (r := after(j, c + 1)) is not None]
+            if c >= min_items:
+                alts.append('""')
+            memo[(i, c)] = None if not alts else self._new_rule(
+                f"{path.replace('#', 'uniq')}_{i}_{c}", " | ".join(alts))
+            return memo[(i, c)]
+
+        firsts = [f"{exprs[j]} {r}" for j in range(len(values))
+                  if hi >= 1 and (r := after(j, 1)) is not None]
+        alts = [f"{lay.open('[', level)} ({' | '.join(firsts)}) {lay.close(']', level)}"] \
+            if firsts else []
+        if min_items == 0:
+            alts.append(lay.empty("[]"))
+        return "(" + " | ".join(alts) + ")"
+
+    def _contains_array(self, flat: dict[str, Any], path: str, depth: int, level: int,
+                        min_items: int, max_items: int | None) -> str:
+        where = path_join(path, "contains")
+        if flat.get("prefixItems") or max_items is not None or min_items > 1 or \
+                flat.get("minContains", 1) != 1 or "maxContains" in flat:
+            raise SchemaError(f"{where}: contains is supported only without prefixItems, "
+                              "maxItems, minItems > 1 and min/maxContains")
+        items = flat.get("items", True)
+        both = {"allOf": [items, flat["contains"]]}
+        item = self.visit(items, path_join(path, "items"), depth + 1, level + 1)
+        hit = self.visit(both, where, depth + 1, level + 1)
+        lay = self.layout
+        sep = lay.item_sep(level)
+        return (f"{lay.open('[', level)} ({item} {sep})* {hit} ({sep} {item})* "
+                f"{lay.close(']', level)}")
+
+    # ---- objects ------------------------------------------------------------------------------
+
+    def _object(self, flat: dict[str, Any], path: str, depth: int, level: int) -> str:
+        props = dict(flat.get("properties", {}))
         if not isinstance(props, Mapping):
             raise SchemaError(f"{path_join(path, 'properties')}: must be an object")
-        required = schema.get("required", [])
+        required = flat.get("required", [])
         if not isinstance(required, list):
             raise SchemaError(f"{path_join(path, 'required')}: must be a list")
+        patterns = dict(flat.get("patternProperties", {}))
+        # No extra keys unless the schema asks for them; an object with no keywords at all is
+        # any object.
+        extra = flat.get("additionalProperties",
+                         False if set(flat) & {"properties", "patternProperties"} else True)
+        names_schema = flat.get("propertyNames")
         for name in required:
-            if name not in props:
-                raise SchemaError(
-                    f"{path_join(path, 'required')}: required property {name!r} has no schema "
-                    "in 'properties'"
-                )
-        extra = schema.get("additionalProperties", False)
-        pairs = []
+            if name not in props:  # its value schema: matching patterns, else additional
+                matched = [s for p, s in patterns.items() if re.search(p, name)]
+                props[name] = {"allOf": matched} if matched else (
+                    True if "additionalProperties" not in flat else extra)
+        if names_schema is not None:
+            for name in list(props):
+                if not self.norm.is_valid(name, names_schema):
+                    props[name] = False
+            if patterns or extra is not False:
+                pattern_only = isinstance(names_schema, Mapping) and set(names_schema) <= {
+                    "pattern", "type"} and "pattern" in names_schema and not patterns
+                if not pattern_only:
+                    raise SchemaError(f"{path_join(path, 'propertyNames')}: propertyNames with "
+                                      "extra keys is supported only as a lone pattern")
+                patterns = {names_schema["pattern"]: extra}
+                extra = False
+        if any(props.get(r) is False for r in required):
+            raise _Empty
+        inner = level + 1
+        lay = self.layout
+        pairs: list[tuple[str, bool]] = []
         for name, sub in props.items():
-            value = self.visit(sub, path_join(path, "properties", name), depth + 1)
-            pairs.append((self._json_literal(name) + ' ":" ' + value, name in required))
-        extra_pair = None
-        if extra is not False:
-            value = self.visit(extra, path_join(path, "additionalProperties"), depth + 1)
-            key = self._key_not_in(list(props), path)
-            extra_pair = f'{key} ":" {value}'
-        if all(req for _, req in pairs) and extra_pair is None:
-            return '"{" ' + ' "," '.join(p for p, _ in pairs) + ' "}"' if pairs else '"{" "}"'
-        # first[i]/rest[i]: properties i.. when nothing / something was written before.
-        hint = rule_name(path.replace("#", "obj") or "obj")
-        if extra_pair is None:
-            first_next, rest_next = "", ""
-        else:
-            first_next = self._new_rule(hint + "_xf", f'({extra_pair} ("," {extra_pair})*)?')
-            rest_next = self._new_rule(hint + "_xr", f'("," {extra_pair})*')
-        for pair, req in reversed(pairs):
-            first_body = f"{pair} {rest_next}".strip()
-            rest_body = f'"," {pair} {rest_next}'.strip()
-            if not req:
-                first_body = (
-                    f"{first_body} | {first_next}".strip() if first_next else f"({first_body})?"
-                )
-                rest_body = f"{rest_body} | {rest_next}".strip() if rest_next else f"({rest_body})?"
-            if first_body.endswith("|"):
-                first_body += ' ""'
-            first_next = self._new_rule(hint + "_f", first_body)
-            rest_next = self._new_rule(hint + "_r", rest_body)
-        return f'"{{" {first_next} "}}"'
+            if sub is False:
+                continue
+            try:
+                value = self.visit(sub, path_join(path, "properties", name), depth + 1, inner)
+            except EmptySchemaError:
+                if name in required:
+                    raise _Empty from None
+                continue  # no value fits: the property may only be absent
+            pairs.append((f"{self._json_literal(name)} {lay.key_sep()} {value}", name in required))
+        extras = self._extras(list(props), patterns, extra, path, depth, inner)
+        min_p = _count(flat, "minProperties", path, 0)
+        max_p = _count(flat, "maxProperties", path, None)
+        chain = _Chain(self, pairs, extras, lay.item_sep(level), min_p, max_p, path)
+        body = chain.expr(max(min_p, 1))
+        alts = []
+        if body is not None:
+            alts.append(f"{lay.open('{', level)} {body} {lay.close('}', level)}")
+        if min_p == 0 and not required:
+            alts.append(lay.empty("{}"))
+        if not alts:
+            raise _Empty
+        return alts[0] if len(alts) == 1 else "(" + " | ".join(alts) + ")"
+
+    def _extras(self, names: list[str], patterns: dict[str, Any], extra: Any, path: str,
+                depth: int, level: int) -> str | None:
+        """One extra key-value pair (patternProperties / additionalProperties), or None."""
+        alts = []
+        sep = self.layout.key_sep()
+        for pattern, sub in patterns.items():
+            where = path_join(path, "patternProperties", pattern)
+            if not isinstance(pattern, str):
+                raise SchemaError(f"{where}: pattern must be a string")
+            clash = [n for n in names if re.search(pattern, n)]
+            if clash:
+                raise SchemaError(f"{where}: declared property {clash[0]!r} also matches the "
+                                  "pattern; excluding it from the keys is not supported")
+            if len(patterns) > 1:  # a key may match several patterns: it must satisfy all
+                sub = {"allOf": list(patterns.values())}
+            try:
+                value = self.visit(sub, where, depth + 1, level)
+            except SchemaError:
+                if len(patterns) == 1:
+                    raise
+                continue
+            key = '"\\"" ' + ebnf_regex(search_regex(pattern), json_string=True) + ' "\\""'
+            alts.append(f"{key} {sep} {value}")
+        if extra is not False and extra is not None:
+            if patterns:
+                raise SchemaError(f"{path_join(path, 'additionalProperties')}: next to "
+                                  "patternProperties (keys matching no pattern) is not supported")
+            value = self.visit(extra, path_join(path, "additionalProperties"), depth + 1, level)
+            alts.append(f"{self._key_not_in(names, path)} {sep} {value}")
+        if not alts:
+            return None
+        return self._new_rule(rule_name(path.replace("#", "obj")) + "_extra", " | ".join(alts))
 
     def _key_not_in(self, names: list[str], path: str) -> str:
         """A JSON key (no escapes) that differs from every declared property name."""
         self._need_chars = True
         if not names:
-            return '"\\"" json_char* "\\""'
+            return "json_string"
         plain = r"[^\"\\\x00-\x1f]"
-        # Trie of the names: at each node, a character that leaves the trie frees the key.
         trie: dict[str, Any] = {}
         for n in names:
             node = trie
@@ -400,53 +476,90 @@ class JsonSchemaConverter:
 
         return f'"\\"" {build(trie)}'
 
-    def _merge_all_of(self, schema: Mapping[str, Any], path: str) -> dict[str, Any]:
-        merged: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
-        parts = [dict(schema)]
-        del parts[0]["allOf"]
-        subs = schema["allOf"]
-        if not isinstance(subs, list):
-            raise SchemaError(f"{path_join(path, 'allOf')}: must be a list")
-        for i, sub in enumerate(subs):
-            while isinstance(sub, Mapping) and "$ref" in sub and len(sub) == 1:
-                sub = self._resolve(sub["$ref"], path_join(path, "allOf", i))
-            parts.append(sub)
-        for i, part in enumerate(parts):
-            where = path_join(path, "allOf", i - 1) if i else path
-            if not isinstance(part, Mapping):
-                raise SchemaError(f"{where}: allOf is supported only for object schemas")
-            if part.get("type", "object") != "object" or set(part) - (
-                {"type", "properties", "required", "additionalProperties", "$defs", "definitions"}
-                | DESCRIPTIVE_KEYWORDS
-            ):
-                bad = sorted(
-                    set(part)
-                    - {"type", "properties", "required", "additionalProperties"}
-                    - DESCRIPTIVE_KEYWORDS
-                )
-                raise SchemaError(
-                    f"{where}: allOf is supported only for object schemas"
-                    + (f" (found keyword '{bad[0]}')" if bad else "")
-                )
-            merged["properties"].update(part.get("properties", {}))
-            merged["required"] += [
-                r for r in part.get("required", []) if r not in merged["required"]
-            ]
-            if "additionalProperties" in part:
-                merged["additionalProperties"] = part["additionalProperties"]
-        return merged
 
-    def _resolve(self, ref: str, path: str) -> Any:
-        target: Any = self.schema
-        for raw in ref[1:].split("/")[1:]:
-            part = raw.replace("~1", "/").replace("~0", "~")
-            if not isinstance(target, Mapping) or part not in target:
-                raise SchemaError(f"{path}/$ref: reference {ref!r} does not resolve")
-            target = target[part]
-        return target
+def _count(flat: Mapping[str, Any], key: str, path: str, default: int | None) -> Any:
+    value = flat.get(key, default)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise SchemaError(f"{path_join(path, key)}: must be a non-negative integer")
+    return value
 
 
-def json_schema_to_ebnf(schema: Any, *, lenient: bool = False) -> str:
+class EmptySchemaError(SchemaError):
+    """A schema no instance satisfies."""
+
+
+class _Empty(Exception):
+    """This type's branch of a flat schema matches nothing (dropped from the union)."""
+
+
+class _Chain:
+    """Property pairs in order, then extras, with min/maxProperties counted exactly.
+
+    Rule (i, c): pairs i.. and extras after c pairs were written (c capped where counting
+    no longer matters); c > 0 means the next pair needs a separator.
+    """
+
+    def __init__(self, conv: JsonSchemaConverter, pairs: list[tuple[str, bool]],
+                 extras: str | None, sep: str, min_p: int, max_p: int | None, path: str):
+        self.conv, self.pairs, self.extras, self.sep = conv, pairs, extras, sep
+        self.max_p, self.path = max_p, path
+        self.min_p = min_p
+        self.hint = rule_name(path.replace("#", "obj") or "obj")
+
+    def expr(self, min_p: int) -> str | None:
+        self.min_p = min_p
+        self.cap = max(min_p, 1) if self.max_p is None else self.max_p
+        if self.cap > 1 and len(self.pairs) * (self.cap + 1) > MAX_OBJECT_RULES:
+            raise SchemaError(f"{path_join(self.path, 'maxProperties')}: counting properties "
+                              f"needs more than {MAX_OBJECT_RULES} rules")
+        self.memo: dict[tuple[int, int], str | None] = {}
+        # Bottom-up (last property first): a recursive walk would nest once per property.
+        for i in range(len(self.pairs), -1, -1):
+            for c in range(self.cap, -1, -1):
+                self.memo[(i, c)] = self.rule(i, c)
+        return self.memo[(0, 0)]
+
+    def rule(self, i: int, c: int) -> str | None:
+        alts = []
+        if i == len(self.pairs):
+            tail = self._extras(c)
+            if tail is not None:
+                alts.append(tail)
+        else:
+            pair, req = self.pairs[i]
+            if self.max_p is None or c + 1 <= self.max_p:
+                nxt = self.memo[(i + 1, min(c + 1, self.cap))]
+                if nxt is not None:
+                    lead = f"{self.sep} {pair}" if c > 0 else pair
+                    alts.append(f"{lead} {nxt}")
+            if not req:
+                skip = self.memo[(i + 1, c)]
+                if skip is not None:
+                    alts.append(skip)
+        if not alts:
+            return None
+        if alts == ['""']:
+            return '""'
+        return self.conv._new_rule(f"{self.hint}_p{i}_{c}", " | ".join(alts))
+
+    def _extras(self, c: int) -> str | None:
+        lo = max(0, self.min_p - c)
+        hi = None if self.max_p is None else self.max_p - c
+        if self.extras is None:
+            return '""' if lo == 0 else None
+        x, sep = self.extras, self.sep
+        if c > 0:
+            rep = f"{{{lo},}}" if hi is None else f"{{{lo},{hi}}}"
+            return f"({sep} {x}){rep}" if hi != 0 else ('""' if lo == 0 else None)
+        if hi == 0:
+            return '""' if lo == 0 else None
+        more = f"{{{max(lo - 1, 0)},}}" if hi is None else f"{{{max(lo - 1, 0)},{hi - 1}}}"
+        body = f"{x} ({sep} {x}){more}"
+        return body if lo > 0 else f"({body})?"
+
+
+def json_schema_to_ebnf(schema: Any, *, strict: bool = False, whitespace: str = "any",
+                        indent: int | None = None) -> str:
     """Lowers a JSON Schema (mapping, boolean or JSON text) to GBNF text with rule ``root``.
 
     Raises
@@ -459,9 +572,10 @@ def json_schema_to_ebnf(schema: Any, *, lenient: bool = False) -> str:
             schema = json.loads(schema)
         except json.JSONDecodeError as e:
             raise SchemaError(f"schema is not valid JSON: {e}") from None
-    return JsonSchemaConverter(schema, lenient=lenient).to_ebnf()
+    layout = JsonLayout(whitespace, indent)
+    return JsonSchemaConverter(schema, strict=strict, layout=layout).to_ebnf()
 
 
-def any_json_ebnf() -> str:
-    """GBNF for any compact JSON value."""
-    return "root ::= json_value\n" + _ANY_JSON_RULES + _CHAR_RULES
+def any_json_ebnf(whitespace: str = "any", indent: int | None = None) -> str:
+    """GBNF for any JSON value in the given layout."""
+    return json_schema_to_ebnf(True, whitespace=whitespace, indent=indent)

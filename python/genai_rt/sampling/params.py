@@ -143,6 +143,11 @@ class SamplingParams:
         Bans tokens step by step on top of the grammar (the pipeline's deny-list / PII filter):
         ``new_state()`` gives each sequence a state with ``apply(bitmask_row)`` (AND its allowed
         tokens into an int32 row in place) and ``accept(token_id)``.
+    json_whitespace : str
+        Whitespace in ``json_schema`` output: ``"any"`` (what JSON allows, bounded; see
+        ``genai_rt.sampling.grammar_json_layout``) or ``"compact"`` (none).
+    json_indent : int | None
+        Exactly the layout of ``json.dumps(x, indent=json_indent)`` (overrides json_whitespace).
 
     Examples
     --------
@@ -172,6 +177,8 @@ class SamplingParams:
     include_stop_str_in_output: bool = False
     grammar: Any = None
     output_filter: Any = None
+    json_whitespace: str = "any"
+    json_indent: int | None = None
 
     def __post_init__(self) -> None:
         _require_int("n", self.n, 1)
@@ -208,6 +215,11 @@ class SamplingParams:
         ):
             raise ValueError("output_filter must have a new_state() method, got "
                              f"{type(self.output_filter).__name__}")
+        if self.json_whitespace not in ("any", "compact"):
+            raise ValueError(f"json_whitespace must be 'any' or 'compact', "
+                             f"got {self.json_whitespace!r}")
+        if self.json_indent is not None:
+            _require_int("json_indent", self.json_indent, 0, 8)
         for name in ("temperature", "top_p", "min_p", "repetition_penalty", "presence_penalty",
                      "frequency_penalty"):
             object.__setattr__(self, name, float(getattr(self, name)))  # 1 and 1.0 compare alike
