@@ -78,8 +78,14 @@ pytest: build
 
 test: lint pytest
 
+# llama-cpp-python (bench extra) builds llama.cpp from source: portable, AVX2/AVX-512, no AMX
+# (AMX traps on these CPUs and a native build would turn it on).
+LLAMA_CPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_AMX_TILE=OFF \
+                        -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
 $(BENCH_SETUP): $(SETUP)
-	$(PIP) install --no-build-isolation -e '.[dev,bench]' 2>&1 | $(QUIET)
+	CMAKE_ARGS="$(LLAMA_CPP_CMAKE_ARGS)" \
+	  $(PIP) install --no-build-isolation -e '.[dev,bench]' 2>&1 | $(QUIET)
 	@touch $(BENCH_SETUP)
 
 bench: build $(BENCH_SETUP)

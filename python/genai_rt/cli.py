@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from genai_rt.chat_cli import add_chat_args, cmd_chat
 from genai_rt.cli_flags import add_dataclass_flags, given
 
 
@@ -60,7 +61,10 @@ def _add_generate_args(parser: argparse.ArgumentParser) -> None:
     from genai_rt.sampling.params import SamplingParams
 
     parser.add_argument("prompts", nargs="+", help="prompt texts")
-    parser.add_argument("--model", dest="path", required=True, help="checkpoint directory")
+    parser.add_argument("--model", dest="path", default=None,
+                        help="checkpoint directory or .gguf file (default: the default model)")
+    parser.add_argument("--chat", action="store_true",
+                        help="send each prompt as a user message through the chat template")
     parser.add_argument("--json-schema", default=None, help="constrain outputs to this schema "
                         "(a JSON file path or inline JSON)")
     engine_flags = [name for _, cls in SECTIONS
@@ -73,6 +77,7 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from genai_rt.chat_cli import model_path
     from genai_rt.engine import LLM
     from genai_rt.sampling.params import SamplingParams
 
@@ -81,12 +86,17 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         source = Path(args.json_schema)
         text = source.read_text() if source.is_file() else args.json_schema
         sampling["grammar"] = {"json_schema": json.loads(text)}
-    llm = LLM(args.path, **given(args, args.engine_flags))
-    for out in llm.generate(args.prompts, SamplingParams(**sampling)):
+    llm = LLM(model_path(args.path), **given(args, args.engine_flags))
+    params = SamplingParams(**sampling)
+    if args.chat:
+        outs = llm.chat([[{"role": "user", "content": p}] for p in args.prompts], params)
+    else:
+        outs = llm.generate(args.prompts, params)
+    for out in outs:
         for completion in out.outputs:
             print(f"--- {out.request_id}[{completion.index}] "
                   f"({len(completion.token_ids)} tokens, {completion.finish_reason})")
-            print(out.prompt or "", end="")
+            print("" if args.chat else out.prompt or "", end="")
             print(completion.text)
     return 0
 
@@ -139,6 +149,7 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.Namespace], int]]] = {
     "reviews": ("the review queue of a running server: `reviews [list]`, "
                 "`reviews resolve ID approved|rejected|answered`",
                 lambda args: _client_cli().cmd_reviews(args)),
+    "chat": ("chat with a model interactively, answers streamed", cmd_chat),
 }
 # Subcommands that take arguments: name -> function adding them to the subparser.
 ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
@@ -154,6 +165,7 @@ ARGUMENTS: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "search": lambda parser: _retrieval_cli().add_search_args(parser),
     "ask": lambda parser: _client_cli().add_ask_args(parser),
     "reviews": lambda parser: _client_cli().add_reviews_args(parser),
+    "chat": add_chat_args,
 }
 
 

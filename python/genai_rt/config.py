@@ -157,6 +157,10 @@ class SchedulerConfig:
             )
 
 
+# flash-attn's paged KV path reads whole pages of this many tokens.
+FLASH_ATTN_PAGE_MULTIPLE = 256
+
+
 @dataclass(frozen=True)
 class EngineConfig:
     """Everything the engine needs, made of the configs above.
@@ -179,6 +183,13 @@ class EngineConfig:
             raise ValueError(
                 f"max_num_batched_tokens={self.scheduler.max_num_batched_tokens} is below "
                 f"max_model_len={max_len}: without chunked prefill a prompt must fit one step"
+            )
+        page = FLASH_ATTN_PAGE_MULTIPLE
+        if self.model.attention_backend == "flash_attn" and self.cache.block_size % page:
+            raise ValueError(
+                f"attention_backend='flash_attn' needs block_size to be a multiple of {page} "
+                f"(flash-attn's paged KV tiles pages of {page} tokens), got "
+                f"block_size={self.cache.block_size}; pass block_size={page} or use 'triton'"
             )
 
     @classmethod

@@ -11,10 +11,19 @@ from pathlib import Path
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "genai_rt"
 DEMO_SCHEMA = {
     "type": "object",
-    "properties": {"name": {"type": "string", "maxLength": 12}, "age": {"type": "integer"}},
-    "required": ["name", "age"],
+    "properties": {"name": {"type": "string", "maxLength": 40},
+                   "age": {"type": "integer", "minimum": 0, "maximum": 150},
+                   "city": {"type": "string", "maxLength": 40}},
+    "required": ["name", "age", "city"],
     "additionalProperties": False,
 }
+DEMO_QUESTION = "What is the capital of France?"
+DEMO_MEMO = (
+    "From March 1, all employees may work remotely up to three days a week. Teams must agree on "
+    "two shared office days, and managers will review the arrangement after six months. "
+    "Equipment for home offices can be expensed up to 500 euros."
+)
+DEMO_PERSON = "Maria Lopez, 34, moved to Lisbon last spring to work as a nurse."
 
 
 def run_demo() -> int:
@@ -65,51 +74,43 @@ def default_model_dir() -> Path:
 
 
 def run_engine_demo() -> bool:
-    """Generate with the engine on the default model: free text, seeded sampling, and a
-    JSON-schema-constrained request whose output is parsed and validated."""
+    """Ask the default model (SmolLM2-135M-Instruct) a question, for a summary and for a
+    JSON-schema extraction, all at once through continuous batching; print answers and tok/s."""
     from genai_rt import LLM, SamplingParams
 
     path = default_model_dir()
-    print(f"\n== engine: continuous batching on {path} (SmolLM2-135M-Instruct) ==")
+    print(f"\n== engine: SmolLM2-135M-Instruct (GGUF, dequantized to fp32) from {path} ==")
     start = time.perf_counter()
-    llm = LLM(str(path), dtype="float32")
-    print(f"loaded in {time.perf_counter() - start:.2f}s; KV pool "
+    llm = LLM(str(path), dtype="float32", max_model_len=2048)
+    print(f"loaded in {time.perf_counter() - start:.1f}s; KV pool "
           f"{llm.engine.num_blocks} blocks x {llm.engine.config.cache.block_size} tokens")
-    prompts = ["The quarterly report", "Customer support policy:", "Summarize the memo"]
-    params = [SamplingParams(temperature=0, max_tokens=24),
-              SamplingParams(temperature=0.8, top_p=0.9, seed=7, max_tokens=24),
-              SamplingParams(temperature=0.7, top_k=50, seed=3, max_tokens=24, stop=["."])]
+    greedy = SamplingParams(temperature=0, max_tokens=96)
+    tasks = [
+        ("question", DEMO_QUESTION, greedy),
+        ("summary", f"Summarize in one sentence:\n\n{DEMO_MEMO}", greedy),
+        ("extraction", f"Extract the person as JSON (name, age, city):\n\n{DEMO_PERSON}",
+         SamplingParams(temperature=0, max_tokens=64, grammar={"json_schema": DEMO_SCHEMA})),
+    ]
     start = time.perf_counter()
-    outs = llm.generate(prompts, params)
+    outs = llm.chat([[{"role": "user", "content": text}] for _, text, _ in tasks],
+                    [params for _, _, params in tasks])
     elapsed = time.perf_counter() - start
     tokens = sum(len(o.outputs[0].token_ids) for o in outs)
-    for out in outs:
+    for (name, text, _), out in zip(tasks, outs, strict=True):
         c = out.outputs[0]
-        print(f"  {out.prompt!r} -> {c.text!r} ({len(c.token_ids)} tokens, {c.finish_reason})")
-    print(f"{len(prompts)} requests, {tokens} tokens in {elapsed:.2f}s; stats {llm.engine.stats()}")
-    return run_constrained_demo(llm)
+        print(f"\n-- {name}: {text.splitlines()[0]}\n   -> {c.text.strip()}\n"
+              f"   ({len(c.token_ids)} tokens, {c.finish_reason})")
+    print(f"\n3 requests batched: {tokens} tokens in {elapsed:.2f}s = {tokens / elapsed:.1f} tok/s")
+    return check_extraction(outs[2].outputs[0].text)
 
 
-def run_constrained_demo(llm: object) -> bool:
-    from genai_rt import SamplingParams
-
-    print("\n== engine: JSON-schema-constrained generation ==")
-    try:
-        import genai_rt.sampling.grammar  # noqa: F401
-    except ImportError:
-        print("skipped: this build has no grammar engine (genai_rt.sampling.grammar)")
-        return True
+def check_extraction(text: str) -> bool:
     import jsonschema
 
-    params = SamplingParams(temperature=0.8, seed=1, max_tokens=64,
-                            grammar={"json_schema": DEMO_SCHEMA})
-    out = llm.generate(["Give me a person as JSON:"], params)[0].outputs[0]  # type: ignore[attr-defined]
-    print(f"  schema {json.dumps(DEMO_SCHEMA)}")
-    print(f"  -> {out.text!r} ({len(out.token_ids)} tokens, {out.finish_reason})")
     try:
-        jsonschema.validate(json.loads(out.text), DEMO_SCHEMA)
+        jsonschema.validate(json.loads(text), DEMO_SCHEMA)
     except (ValueError, jsonschema.ValidationError) as err:
-        print(f"  INVALID: {err}")
+        print(f"extraction INVALID against {json.dumps(DEMO_SCHEMA)}: {err}")
         return False
-    print("  parses and validates against the schema")
+    print("the extraction parses and validates against its JSON schema")
     return True

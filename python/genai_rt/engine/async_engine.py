@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from genai_rt.config import EngineConfig
+from genai_rt.engine.chat import Conversation, render_chat
 from genai_rt.engine.core import EngineCore
 from genai_rt.engine.outputs import RequestOutput
 from genai_rt.engine.request import PromptInput
@@ -117,6 +118,27 @@ class Engine:
         finally:
             if not finished:
                 self._send("abort", request_id, None)
+
+    async def chat(
+        self,
+        messages: Conversation,
+        params: SamplingParams | None = None,
+        request_id: str | None = None,
+        add_generation_prompt: bool = True,
+        chat_template_kwargs: dict[str, Any] | None = None,
+    ) -> AsyncIterator[RequestOutput]:
+        """``generate`` for one conversation rendered with the model's chat template.
+
+        Raises
+        ------
+        ValueError
+            Bad messages (the message index and field are named), no chat template, or a
+            refused request.
+        """
+        prompt = render_chat(self.core.tokenizer, messages, add_generation_prompt,
+                             **(chat_template_kwargs or {}))
+        async for out in self.generate(prompt, params, request_id):
+            yield out
 
     async def abort(self, request_id: str) -> bool:
         """Abort a request from any task; its stream ends with finish_reason "abort".

@@ -40,7 +40,9 @@ class GrammarCompiler:
         grammar = _grammar_module()
         if isinstance(spec, grammar.Grammar):
             return spec
-        key = json.dumps([spec, whitespace, indent], sort_keys=True)
+        # Not sort_keys: a schema's property order is the order its output must follow, so two
+        # schemas differing only in order need grammars of their own.
+        key = json.dumps([spec, whitespace, indent])
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)

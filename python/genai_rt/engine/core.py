@@ -13,13 +13,14 @@ import time
 from collections.abc import Sequence as SequenceABC
 from typing import Any
 
+import numpy as np
 import torch
 
 from genai_rt.config import EngineConfig, kv_bytes_per_block
 from genai_rt.engine.outputs import CompletionOutput, RequestMetrics, RequestOutput
 from genai_rt.engine.request import PromptInput, RequestState, SeqState
 from genai_rt.engine.runner import MaskFiller, ModelRunner
-from genai_rt.engine.scheduler import Scheduler
+from genai_rt.engine.scheduler import RequestTooLargeError, Scheduler
 from genai_rt.engine.sequence import Sequence
 from genai_rt.model.llama import LlamaForCausalLM
 from genai_rt.sampling.params import SamplingParams, SamplingRow
@@ -97,8 +98,16 @@ class EngineCore:
             raise ValueError(f"request id {request_id!r} is already in use")
         params = params if params is not None else SamplingParams()
         text, ids = self._tokenize(prompt)
+        self._check_token_ids(params)
         max_total = min(len(ids) + params.max_tokens, self.max_model_len)
         self.scheduler.check_admissible(len(ids), max_total)
+        room = self.max_model_len - len(ids)
+        if params.max_tokens > room:
+            # vLLM's rule: refuse rather than silently return fewer tokens than asked for.
+            raise RequestTooLargeError(
+                f"max_tokens={params.max_tokens} does not fit: the prompt has {len(ids)} tokens "
+                f"and max_model_len={self.max_model_len} leaves room for {room}"
+            )
         grammar = (self._grammar(params.grammar, whitespace=params.json_whitespace,
                                  indent=params.json_indent)
                    if params.grammar is not None else None)
@@ -135,12 +144,31 @@ class EngineCore:
                 raise ValueError("text prompt given but the model has no tokenizer.json; "
                                  "pass prompt_token_ids")
             return prompt, list(self.tokenizer.encode(prompt))
+        if not isinstance(prompt, (list, tuple)):
+            raise TypeError(
+                "a prompt must be text, a list of token ids or {'prompt_token_ids': [...]}, "
+                f"got {type(prompt).__name__} {prompt!r:.60}"
+            )
+        for position, token in enumerate(prompt):
+            if isinstance(token, bool) or not isinstance(token, (int, np.integer)):
+                raise TypeError(f"prompt token ids must be ints, got {type(token).__name__} "
+                                f"{token!r:.30} at position {position}")
         ids = [int(t) for t in prompt]
         bad = [t for t in ids if not 0 <= t < self.vocab_size]
         if bad:
             raise ValueError(f"prompt token ids {bad[:5]} are outside the vocabulary "
                              f"[0, {self.vocab_size})")
         return None, ids
+
+    def _check_token_ids(self, params: SamplingParams) -> None:
+        """Ids in logit_bias / stop_token_ids must exist: refused here, not mid-step where the
+        error would fail every request in the batch."""
+        for field_name, token_ids in (("logit_bias", params.logit_bias or {}),
+                                      ("stop_token_ids", params.stop_token_ids or [])):
+            bad = sorted(t for t in token_ids if not 0 <= t < self.vocab_size)
+            if bad:
+                raise ValueError(f"{field_name} has token ids {bad[:5]} outside the vocabulary "
+                                 f"[0, {self.vocab_size})")
 
     def abort(self, request_id: str) -> RequestOutput | None:
         """Stop a request now; every KV block it held is freed. None if unknown or finished."""

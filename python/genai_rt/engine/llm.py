@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from genai_rt.config import EngineConfig
+from genai_rt.engine.chat import Conversation, is_single_conversation, render_chat
 from genai_rt.engine.core import EngineCore
 from genai_rt.engine.outputs import RequestOutput
 from genai_rt.engine.request import PromptInput
@@ -61,11 +62,14 @@ class LLM:
         sampling_params : SamplingParams | list[SamplingParams] | None
             One for all prompts, or one per prompt.
         """
-        if isinstance(prompts, (str, dict)) or (
-            isinstance(prompts, list) and prompts and isinstance(prompts[0], int)
+        prompt_list: list[Any]
+        if not isinstance(prompts, (list, tuple)) or (
+            prompts and isinstance(prompts[0], (int, float))
         ):
-            prompts = [prompts]  # type: ignore[list-item]
-        prompt_list = list(prompts)  # type: ignore[arg-type]
+            # one prompt: text, a dict, ids, or something the core refuses with a clear error
+            prompt_list = [prompts]
+        else:
+            prompt_list = list(prompts)
         if isinstance(sampling_params, Sequence):
             params_list = list(sampling_params)
             if len(params_list) != len(prompt_list):
@@ -91,3 +95,39 @@ class LLM:
                 if request_id not in finished:
                     self.engine.abort(request_id)
         return [finished[request_id] for request_id in ids]
+
+    def chat(
+        self,
+        messages: Conversation | Sequence[Conversation],
+        sampling_params: SamplingParams | Sequence[SamplingParams] | None = None,
+        add_generation_prompt: bool = True,
+        chat_template_kwargs: dict[str, Any] | None = None,
+    ) -> list[RequestOutput]:
+        """Answer one conversation, or several at once, with the model's chat template.
+
+        Parameters
+        ----------
+        messages : list of dict, or list of such lists
+            OpenAI-style ``[{"role": "user", "content": "..."}, ...]``.
+        sampling_params : SamplingParams | list[SamplingParams] | None
+            As in ``generate``.
+        add_generation_prompt : bool
+            Open the assistant's turn after the last message.
+        chat_template_kwargs : dict, optional
+            Extra template variables (``tools``, ``documents``, ...).
+
+        Examples
+        --------
+        >>> out = llm.chat([{"role": "user", "content": "Capital of France?"}])  # doctest: +SKIP
+        >>> out[0].outputs[0].text  # doctest: +SKIP
+        'The capital of France is Paris.'
+        """
+        conversations: list[Any] = (
+            [messages] if is_single_conversation(messages) else list(messages)
+        )
+        prompts: list[PromptInput] = [
+            render_chat(self.tokenizer, conversation, add_generation_prompt,
+                        **(chat_template_kwargs or {}))
+            for conversation in conversations
+        ]
+        return self.generate(prompts, sampling_params)

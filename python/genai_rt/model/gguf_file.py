@@ -101,6 +101,7 @@ class GGUFFile:
                 f"with {type(exc).__name__}: {exc}"
             ) from exc
         self._check_tensor_extents(size)
+        self._values: dict[str, Any] = {}
 
     def _check_tensor_extents(self, size: int) -> None:
         for tensor in self._reader.tensors:
@@ -112,13 +113,21 @@ class GGUFFile:
                 )
 
     def metadata(self, key: str, default: Any = None) -> Any:
-        """The value of metadata ``key`` (str, number, bool, or list), ``default`` if absent."""
+        """The value of metadata ``key`` (str, number, bool, or list), ``default`` if absent.
+
+        Values are decoded once and kept: the 49k-entry token list takes about a second.
+        """
+        if key in self._values:
+            return self._values[key]
         field = self._reader.get_field(key)
         if field is None:
             return default
         if field.types and field.types[0] == GGUFValueType.ARRAY and not field.data:
-            return []
-        return field.contents()
+            value: Any = []
+        else:
+            value = field.contents()
+        self._values[key] = value
+        return value
 
     def has(self, key: str) -> bool:
         return self._reader.get_field(key) is not None

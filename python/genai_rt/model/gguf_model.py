@@ -79,8 +79,9 @@ def gguf_config(gguf: GGUFFile) -> HFModelConfig:
 
     heads = int(need("attention.head_count"))
     hidden = int(need("embedding_length"))
-    tokens = gguf.metadata("tokenizer.ggml.tokens") or []
-    vocab = int(gguf.metadata(f"{arch}.vocab_size") or len(tokens))
+    vocab = gguf.metadata(f"{arch}.vocab_size")
+    if vocab is None:  # older files: the vocabulary's length
+        vocab = len(gguf.metadata("tokenizer.ggml.tokens") or [])
     scaling = gguf.metadata(f"{arch}.rope.scaling.type", "none")
     if scaling not in ("none", "linear"):
         raise ModelConfigError(f"{gguf.path.name}: unsupported rope scaling {scaling!r}")
@@ -89,7 +90,7 @@ def gguf_config(gguf: GGUFFile) -> HFModelConfig:
     eos = gguf.metadata("tokenizer.ggml.eos_token_id")
     raw = {
         "architectures": [SUPPORTED_GGUF_ARCHITECTURES[arch]],
-        "vocab_size": vocab,
+        "vocab_size": int(vocab),
         "hidden_size": hidden,
         "intermediate_size": int(need("feed_forward_length")),
         "num_hidden_layers": int(need("block_count")),

@@ -12,11 +12,9 @@ import torch
 import torch.nn.functional as F
 from flash_attn import flash_attn_varlen_func
 
+from genai_rt.config import FLASH_ATTN_PAGE_MULTIPLE  # refused at configuration (EngineConfig)
 from genai_rt.kernels.kv_cache_write import write_kv_cache
 from genai_rt.model.attention.base import AttentionMetadata
-
-# flash-attn's paged path reads whole pages of 256 tokens (its kernel tiles them that way).
-FLASH_ATTN_PAGE_MULTIPLE = 256
 
 
 class FlashAttnBackend:
