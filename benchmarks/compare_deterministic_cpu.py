@@ -30,9 +30,9 @@ from genai_rt.engine import LLM, EngineCore  # noqa: E402
 from genai_rt.sampling import SamplingParams  # noqa: E402
 
 
-def make_llm(path: str, deterministic: bool) -> LLM:
+def make_llm(path: str, deterministic: bool, quantize: str) -> LLM:
     config = EngineConfig.from_model(path, dtype="float32", deterministic=deterministic,
-                                     max_num_batched_tokens=2048)
+                                     max_num_batched_tokens=2048, quantize=quantize)
     return LLM.from_engine(EngineCore(config))
 
 
@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quantize", default="none", help="none (dense fp32, where the "
+                        "fixed-order kernel replaces BLAS) or auto (a GGUF's quantized blocks)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tmp = None
@@ -61,11 +63,13 @@ def main() -> None:
         tmp = tempfile.TemporaryDirectory()
         build_checkpoint(Path(tmp.name))
         path = tmp.name
-    llms = {mode: make_llm(path, mode == "deterministic") for mode in ("default", "deterministic")}
+    llms = {mode: make_llm(path, mode == "deterministic", args.quantize)
+            for mode in ("default", "deterministic")}
     vocab = llms["default"].engine.model.config.vocab_size  # type: ignore[attr-defined]
     rng = random.Random(0)
     print(f"# {platform.processor() or platform.machine()}, {args.threads} threads, torch "
-          f"{torch.__version__}, model {args.model or 'random 58M Llama'}, "
+          f"{torch.__version__}, model {args.model or 'random 58M Llama'} "
+          f"(quantize={args.quantize}), "
           f"{args.new_tokens} new tokens, median of {args.repeats}")
     print("| batch | default tok/s | deterministic tok/s | det / default | det = solo |")
     print("|---|---|---|---|---|")
