@@ -54,7 +54,15 @@ def gguf_path() -> Path:
 
 @pytest.fixture(scope="module")
 def llm(gguf_path: Path) -> LLM:
-    return LLM(str(gguf_path), dtype="float32")
+    # Dense fp32, as transformers reads the file: the parity tests compare like with like.
+    return LLM(str(gguf_path), dtype="float32", quantize="none")
+
+
+@pytest.fixture(scope="module")
+def default_llm(gguf_path: Path) -> LLM:
+    # What users get: the GGUF's quantized blocks with int8 activations (tests/quant measures
+    # how far that path is from fp32).
+    return LLM(str(gguf_path))
 
 
 @pytest.fixture(scope="module")
@@ -128,14 +136,14 @@ def test_greedy_8x64_concurrent_matches_transformers(llm: LLM, hf_model: Any) ->
         assert list(mine) == reference, question
 
 
-def test_capital_of_france_is_paris(llm: LLM) -> None:
-    out = llm.chat(user("What is the capital of France?"),
+def test_capital_of_france_is_paris(default_llm: LLM) -> None:
+    out = default_llm.chat(user("What is the capital of France?"),
                    SamplingParams(temperature=0, max_tokens=24))[0].outputs[0]
     assert "Paris" in out.text, out.text
     assert out.finish_reason == "stop"
 
 
-def test_json_schema_extraction_validates(llm: LLM) -> None:
+def test_json_schema_extraction_validates(default_llm: LLM) -> None:
     import jsonschema
 
     schema = {
@@ -149,7 +157,7 @@ def test_json_schema_extraction_validates(llm: LLM) -> None:
     text = ("Extract the person as JSON with name, age and city: "
             "Maria Lopez, 34, moved to Lisbon last spring to work as a nurse.")
     params = SamplingParams(temperature=0, max_tokens=80, grammar={"json_schema": schema})
-    out = llm.chat(user(text), params)[0].outputs[0]
+    out = default_llm.chat(user(text), params)[0].outputs[0]
     value = json.loads(out.text)
     jsonschema.validate(value, schema)
     assert "Maria" in value["name"], out.text
