@@ -57,9 +57,12 @@ class ModelConfig:
         Weights kept quantized (genai_rt.model.quant): "auto" keeps a GGUF file's blocks on CPU;
         "int8" / "int4" quantize a Hugging Face checkpoint at load (weight-only; CPU: Q8_0 /
         Q4_1 blocks of 32, CUDA: int8 per channel / int4 per group of 128); "none": dense.
-    quant_activations : {"int8", "float32"}
-        CPU quantized kernels: activations quantized per 32 to int8 (llama.cpp's scheme, the
-        fast path) or kept fp32 (weight-only, exact to fp32 rounding).
+    quant_activations : {"float32", "int8"}
+        CPU quantized kernels: activations kept fp32 (weight-only, exact to fp32 rounding; the
+        default) or quantized per 32 to int8 (llama.cpp's scheme, the fast path). NOTE: int8
+        measured top-1 agreement 0.961 and mean KL 3e-3 against fp32 on SmolLM2 (target 0.99 /
+        1e-3), and its greedy answer to the capital-of-France question loops instead of
+        stopping, so it is opt-in.
     """
 
     path: str
@@ -70,7 +73,7 @@ class ModelConfig:
     enforce_eager: bool = False
     deterministic: bool = False
     quantize: str = "auto"
-    quant_activations: str = "int8"
+    quant_activations: str = "float32"
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:

