@@ -36,6 +36,9 @@ OBJECT_KEYWORDS = {"properties", "patternProperties", "additionalProperties", "r
                    "minProperties", "maxProperties", "propertyNames", "dependentRequired",
                    "dependentSchemas", "dependencies", "unevaluatedProperties"}
 APPLICATORS = {"allOf", "anyOf", "oneOf", "not", "if", "then", "else", "$ref"}
+# Keywords whose value must be a JSON object (a bad one is a SchemaError naming it, not a crash).
+_OBJECT_VALUED = {"properties", "patternProperties", "$defs", "definitions", "dependentRequired",
+                  "dependentSchemas"}
 # Keywords that constrain instances; anything else is an annotation (title, x-*, id, ...).
 CONSTRAINTS = (NUMBER_KEYWORDS | STRING_KEYWORDS | ARRAY_KEYWORDS | OBJECT_KEYWORDS | APPLICATORS
                | {"type", "enum", "const", "$dynamicRef", "$recursiveRef"})
@@ -223,6 +226,9 @@ class Normalizer:
         """The schema's own non-applicator keywords, draft-4 forms rewritten."""
         own: dict[str, Any] = {}
         for key, value in schema.items():
+            if key in _OBJECT_VALUED and not isinstance(value, Mapping):
+                raise SchemaError(f"{path_join(path, key)}: must be an object, got "
+                                  f"{type(value).__name__}")
             if key in APPLICATORS or key in STRUCTURAL or key in DESCRIPTIVE:
                 continue
             if key in {"dependentRequired", "dependentSchemas", "dependencies",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
@@ -210,6 +211,10 @@ def create_app(server: Any) -> FastAPI:
         params = mapping.sampling_params(
             body, body.max_completion_tokens or body.max_tokens, logprobs,
             tool_grammar if tool_grammar is not None else fmt_grammar)
+        if tool_grammar is not None:
+            # Tool-call arguments are compact JSON, as OpenAI writes them: whitespace there is
+            # room for a weak model to loop in until max_tokens.
+            params = dataclasses.replace(params, json_whitespace="compact")
         messages = [m.model_dump(exclude_none=True) | {"content": m.text()}
                     for m in body.messages]
         for m in messages:

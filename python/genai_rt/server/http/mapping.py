@@ -68,7 +68,7 @@ def tools_grammar(body: ChatCompletionRequest, vocab: Any) -> tuple[Any, bool]:
         from genai_rt.sampling.grammar import Grammar
 
         try:
-            return Grammar.from_tagged(TOOL_TRIGGER, schema, vocab), True
+            return Grammar.from_tagged(TOOL_TRIGGER, schema, vocab, whitespace="compact"), True
         except ValueError as err:
             raise invalid(f"tools: {err}") from None
     return {"json_schema": schema}, False
