@@ -148,7 +148,7 @@ def run(target: str, http: str | None, api_key: str | None,
             run_assistant(target, assistant_keys)
 
         _step("a cancelled stream gives its KV blocks back")
-        call: Any = client.generate("Cancel me after a few tokens", max_tokens=400,
+        call: Any = client.generate("Cancel me after a few tokens", max_tokens=200,
                                     temperature=0.0, ignore_eos=True)
         got = [next(call) for _ in range(5)]
         during = client.load()
