@@ -17,7 +17,9 @@ from tests.server.harness import ServerThread, engine_config, write_tiny_chat_mo
 
 @pytest.fixture(scope="session")
 def chat_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_tiny_chat_model(tmp_path_factory.mktemp("tiny_chat"))
+    # Not numbered: the directory's name is the served model id (test_http.MODEL), and other
+    # suites make "tiny_chat" folders of their own.
+    return write_tiny_chat_model(tmp_path_factory.mktemp("served_tiny_chat", numbered=False))
 
 
 @pytest.fixture(scope="session")
@@ -52,10 +54,12 @@ def _budgets(server: GrpcServer) -> None:
 
 
 @pytest.fixture(scope="session")
-def prices(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Prices for the served tiny model: a 1k-token output costs $1 (budgets in the tests)."""
+def prices(tmp_path_factory: pytest.TempPathFactory, chat_model: Path) -> str:
+    """Prices for the served tiny model: a 1k-token output costs $1 (budgets in the tests).
+
+    The model id is the model directory's name."""
     path = tmp_path_factory.mktemp("prices") / "prices.yaml"
-    path.write_text("tiny_chat0: {input_per_1k: 0.0, output_per_1k: 1.0}\n")
+    path.write_text(f"{chat_model.name}: {{input_per_1k: 0.0, output_per_1k: 1.0}}\n")
     return str(path)
 
 

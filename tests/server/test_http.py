@@ -13,7 +13,7 @@ from genai_rt.client import Client
 
 from tests.server.test_generation import wait_idle
 
-MODEL = "tiny_chat0"
+MODEL = "served_tiny_chat"  # the chat_model fixture's directory name
 PERSON = {"type": "object", "properties": {
     "name": {"type": "string", "maxLength": 8}, "ok": {"type": "boolean"}},
     "required": ["name", "ok"], "additionalProperties": False}
