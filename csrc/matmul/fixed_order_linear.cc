@@ -10,12 +10,11 @@
 // so its results repeat bit for bit.
 #include "genai_rt/matmul/fixed_order_linear.h"
 
+#include "genai_rt/quant/thread_pool.h"
+
 #include <algorithm>
 #include <stdexcept>
 #include <string>
-#include <system_error>
-#include <thread>
-#include <vector>
 
 #if defined(__has_attribute)
 #if __has_attribute(target_clones) && (defined(__x86_64__) || defined(__i386__)) && \
@@ -143,18 +142,9 @@ void FixedOrderLinear(const float* x, const float* w, const float* bias, const L
         std::min(shape.out_features, (t + 1) * column_tiles / parts * kTileCols);
     ColumnRange(x, w, bias, shape, first, last, out);
   };
-  std::vector<std::thread> workers;
-  workers.reserve(static_cast<size_t>(parts - 1));
-  std::vector<int64_t> inline_parts = {0};
-  for (int64_t t = 1; t < parts; ++t) {
-    try {
-      workers.emplace_back(range, t);
-    } catch (const std::system_error&) {
-      inline_parts.push_back(t);
-    }
-  }
-  for (int64_t t : inline_parts) range(t);
-  for (auto& worker : workers) worker.join();
+  // The core's one worker pool (shared with the quantized kernels): no thread is started per
+  // call on the decode path, where a step makes ~120 of these calls.
+  quant::ParallelFor(static_cast<int>(parts), num_threads, [&](int t) { range(t); });
 }
 
 }  // namespace genai_rt::matmul
