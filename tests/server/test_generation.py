@@ -92,6 +92,18 @@ def test_grammar_choice_and_regex(client: Client) -> None:
     assert len(reply.completions[0].text) == 3 and reply.completions[0].text.isdigit()
 
 
+def test_json_whitespace_option_reaches_the_grammar(client: Client) -> None:
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+              "additionalProperties": False}
+    texts = {}
+    for whitespace in ("compact", "any"):
+        reply = client.complete("json: ", temperature=1.0, seed=5, max_tokens=40,
+                                grammar={"json_schema": schema}, json_whitespace=whitespace)
+        texts[whitespace] = reply.completions[0].text
+    assert json.loads(texts["compact"]) in ({"ok": True}, {"ok": False})
+    assert texts["compact"] in ('{"ok":true}', '{"ok":false}')
+
+
 def test_cancel_mid_stream_frees_blocks(client: Client) -> None:
     call = client.generate("cancel me " * 5, temperature=0.0, max_tokens=200, ignore_eos=True)
     got = [next(call) for _ in range(3)]

@@ -28,13 +28,6 @@ def grammar_spec(params: pb.SamplingParams, prefix: str = "params") -> dict[str,
         return None
     if kind == "json_schema":
         js = params.json_schema
-        if js.whitespace != pb.JSON_WHITESPACE_DEFAULT:
-            # The grammar engine of this build writes compact JSON only; refusing beats
-            # silently ignoring the option.
-            if js.whitespace != pb.JSON_WHITESPACE_COMPACT:
-                raise invalid(f"{prefix}.json_schema.whitespace: "
-                              f"{pb.JsonWhitespace.Name(js.whitespace)} is not supported by this "
-                              "grammar engine (compact output only)")
         try:
             schema = json.loads(js.schema)
         except json.JSONDecodeError as err:
@@ -43,6 +36,21 @@ def grammar_spec(params: pb.SamplingParams, prefix: str = "params") -> dict[str,
     if kind == "choice":
         return {"choice": list(params.choice.choices)}
     return {kind: getattr(params, kind)}
+
+
+# The wire's whitespace option -> SamplingParams.json_whitespace (DEFAULT leaves the engine's).
+_WHITESPACE = {pb.JSON_WHITESPACE_COMPACT: "compact", pb.JSON_WHITESPACE_ANY: "any"}
+
+
+def json_whitespace(params: pb.SamplingParams, prefix: str = "params") -> str | None:
+    if params.WhichOneof("grammar") != "json_schema":
+        return None
+    value = params.json_schema.whitespace
+    if value == pb.JSON_WHITESPACE_DEFAULT:
+        return None
+    if value not in _WHITESPACE:
+        raise invalid(f"{prefix}.json_schema.whitespace: unknown value {value}")
+    return _WHITESPACE[value]
 
 
 def sampling_params(params: pb.SamplingParams, prefix: str = "params") -> SamplingParams:
@@ -61,6 +69,9 @@ def sampling_params(params: pb.SamplingParams, prefix: str = "params") -> Sampli
     spec = grammar_spec(params, prefix)
     if spec is not None:
         kwargs["grammar"] = spec
+    whitespace = json_whitespace(params, prefix)
+    if whitespace is not None:
+        kwargs["json_whitespace"] = whitespace
     try:
         return SamplingParams(**kwargs)
     except ValueError as err:
