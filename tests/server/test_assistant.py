@@ -36,7 +36,16 @@ def assistant_keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "leadership": add_key(path, "acme", ["employee", "leadership"], "lee"),
         "globex": add_key(path, "globex", ["employee"], "gil"),
         "globex_reviewer": add_key(path, "globex", ["reviewer"], "gus"),
+        "poor": add_key(path, "poor", ["employee"], "pat"),
     }
+
+
+def _budgets(server: Any) -> None:
+    """acme and globex get ample budgets; tenant `poor` less than one ask's worst case."""
+    budgets = server.governance.budgets
+    budgets.set_budget("acme", 1e6)
+    budgets.set_budget("globex", 1e6)
+    budgets.set_budget("poor", 0.0001)
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +60,15 @@ def assistant_server(assistant_keys: dict[str, str],
     except (RuntimeError, ImportError, OSError) as err:
         pytest.skip(f"the real default model is not available: {err}")
     tmp = tmp_path_factory.mktemp("assistant")
+    prices = tmp / "prices.yaml"  # priced by the served model's name, as a deployment would
+    prices.write_text(f"{model.name}: {{input_per_1k: 0.001, output_per_1k: 0.002}}\n")
     store = open_demo_store(tmp / "docs.db")
     engine = Engine(EngineConfig.from_model(str(model), dtype="float32", max_num_seqs=16))
     config = ServerConfig(port=0, api_keys_file=assistant_keys["file"],
                           store_url=str(tmp / "docs.db"),
                           pipeline_config=str(ENTERPRISE_DIR / "config.toml"),
-                          review_queue=str(tmp / "reviews.sqlite3"))
-    thread = ServerThread(config, engine=engine, store=store,
+                          review_queue=str(tmp / "reviews.sqlite3"), prices_file=str(prices))
+    thread = ServerThread(config, engine=engine, store=store, on_loaded=_budgets,
                           audit=AuditConfig(audit_url=str(tmp / "audit.db"), audit_sync="NORMAL"))
     yield thread
     thread.stop()
@@ -278,14 +289,42 @@ def test_demo_client_assistant_steps(asked: dict[str, Any]) -> None:
     assert "not an answer: review item" in out
 
 
-def test_an_ask_past_its_deadline_frees_its_blocks(
+def _audit_bodies(server: ServerThread) -> list[dict[str, Any]]:
+    audit = server.server.governance.audit  # type: ignore[union-attr]
+    audit.flush()
+    return [json.loads(body)["record"] for _, _, body, _ in audit.store.rows()]
+
+
+def test_asks_settle_their_budget(asked: dict[str, Any], assistant_server: ServerThread) -> None:
+    budgets = assistant_server.server.governance.budgets  # type: ignore[union-attr]
+    usage = budgets.usage("acme")
+    assert usage.reserved == 0 and usage.spent > 0  # every reservation settled on its use
+    priced = [b for b in _audit_bodies(assistant_server)
+              if b["kind"] == "pipeline" and b["principal"]["tenant"] == "acme"]
+    assert priced and all(b["cost"] > 0 for b in priced if b["tokens_out"] > 0)
+    assert usage.spent == pytest.approx(sum(b["cost"] for b in priced), abs=1e-5)
+
+
+def test_an_ask_past_the_tenants_budget_is_resource_exhausted(
+        assistant_server: ServerThread, assistant_keys: dict[str, str]) -> None:
+    with _client(assistant_server, assistant_keys["poor"]) as c:
+        with pytest.raises(grpc.RpcError) as err:
+            list(c.ask(HR_QUESTION))
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "budget" in (err.value.details() or "")
+    budgets = assistant_server.server.governance.budgets  # type: ignore[union-attr]
+    assert budgets.usage("poor").reserved == 0 and budgets.usage("poor").spent == 0
+
+
+def test_an_ask_past_its_deadline_frees_its_blocks_and_budget(
         asked: dict[str, Any], assistant_server: ServerThread,
         assistant_keys: dict[str, str]) -> None:
     import time
 
+    question = "How many vacation days do full-time employees get?"
     with _client(assistant_server, assistant_keys["employee"]) as c:
         with pytest.raises(grpc.RpcError) as late:
-            list(c.ask("How many vacation days do full-time employees get?", timeout=1.5))
+            list(c.ask(question, timeout=1.5))
         assert late.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         deadline = time.monotonic() + 3  # a finished-anyway ask would take ~10 s here
         load = c.load()
@@ -295,3 +334,8 @@ def test_an_ask_past_its_deadline_frees_its_blocks(
             load = c.load()
     assert load.kv_blocks_used == 0 and load.running == 0 and load.waiting == 0
     assert assistant_server.server.admission.in_flight == 0
+    cancelled = [b for b in _audit_bodies(assistant_server)
+                 if b["kind"] == "pipeline" and b["prompt"]["text"] == question]
+    assert [b["status"] for b in cancelled] == ["cancelled"]  # exactly one record
+    budgets = assistant_server.server.governance.budgets  # type: ignore[union-attr]
+    assert budgets.usage("acme").reserved == 0

@@ -15,6 +15,11 @@ class Status(str, enum.Enum):
     REFUSED = "REFUSED"
 
 
+# ``PipelineRecord.status`` of a request whose caller went away before it was answered (never
+# an ``Answer`` status: nobody is left to receive that answer).
+CANCELLED = "CANCELLED"
+
+
 @dataclass
 class Answer:
     """One response.

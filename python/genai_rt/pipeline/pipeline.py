@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from genai_rt.pipeline.answer import Answer, PipelineRecord, Status
+from genai_rt.pipeline.answer import CANCELLED, Answer, PipelineRecord, Status
 from genai_rt.pipeline.config import PipelineConfig
 from genai_rt.pipeline.denylist import ByteAutomaton, automaton_for
 from genai_rt.pipeline.framing import (
@@ -135,18 +135,30 @@ class Pipeline:
                             f"got {type(principal).__name__}")
         turns = check_history(history)
         t0 = time.perf_counter()
-        decision = await self.classify(text)
-        framed = self.framer.frame(decision, principal, turns)
-        timings = {"frame": time.perf_counter() - t0}
-        rec = _RecordBuilder(text, principal, decision, self.model.model_id)
-        if framed.spec is None:
-            assert framed.status is not None
-            return self._finish(rec, Answer(Status(framed.status), framed.message,
-                                            intent=decision.intent), timings, t0)
-        spec = framed.spec
-        rec.spec = spec
-        schema = _caps(spec, temperature, max_tokens)
-        return await self._answer(text, principal, spec, schema, rec, timings, t0)
+        rec = _RecordBuilder(text, principal, self.model.model_id)
+        timings: dict[str, float] = {}
+        try:
+            decision = await self.classify(text)
+            rec.decision = decision
+            framed = self.framer.frame(decision, principal, turns)
+            timings["frame"] = time.perf_counter() - t0
+            if framed.spec is None:
+                assert framed.status is not None
+                return self._finish(rec, Answer(Status(framed.status), framed.message,
+                                                intent=decision.intent), timings, t0)
+            spec = framed.spec
+            rec.spec = spec
+            schema = _caps(spec, temperature, max_tokens)
+            return await self._answer(text, principal, spec, schema, rec, timings, t0)
+        except asyncio.CancelledError:
+            # The caller went away (client cancel, deadline, drain): the request still gets its
+            # one record, with the attempts that finished; the engine request in flight was
+            # aborted when its stream closed.
+            if self.on_record is not None and not rec.recorded:
+                timings["total"] = time.perf_counter() - t0
+                rec.recorded = True
+                self.on_record(rec.build_cancelled(timings))
+            raise
 
     async def ask_many(self, requests: Sequence[tuple[str, Principal]]) -> list[Answer]:
         """Several requests at once: their model calls share the engine's batches."""
@@ -271,6 +283,7 @@ class Pipeline:
         timings["total"] = time.perf_counter() - t0
         answer.timings = dict(timings)
         if self.on_record is not None:
+            rec.recorded = True
             answer.audit_id = self.on_record(rec.build(answer))
         return answer
 
@@ -310,28 +323,36 @@ def _tighten(attempt: _Attempt, draft: Draft | None, verdicts: list[Verdict]) ->
 
 
 class _RecordBuilder:
-    def __init__(self, text: str, principal: Principal, decision: IntentDecision,
-                 model_id: str) -> None:
+    def __init__(self, text: str, principal: Principal, model_id: str) -> None:
         self.text = text
         self.principal = principal
-        self.decision = decision
+        self.decision: IntentDecision | None = None
         self.model_id = model_id
         self.spec: TaskSpec | None = None
         self.retrieval: dict[str, Any] = {}
         self.attempts: list[dict[str, Any]] = []
         self.escalated = False
+        self.recorded = False
 
     def build(self, answer: Answer) -> PipelineRecord:
+        return self._build(answer.status.value, answer.text, list(answer.citations),
+                           answer.retries, answer.review_id, answer.timings)
+
+    def build_cancelled(self, timings: dict[str, float]) -> PipelineRecord:
+        return self._build(CANCELLED, "", [], max(len(self.attempts) - 1, 0), None, timings)
+
+    def _build(self, status: str, output: str, citations: list[str], retries: int,
+               review_id: int | None, timings: dict[str, float]) -> PipelineRecord:
         p = self.principal
         return PipelineRecord(
             request=self.text,
             principal={"tenant": p.tenant, "roles": sorted(p.roles), "user": p.user},
-            status=answer.status.value,
+            status=status,
             task_spec=self.spec.as_record() if self.spec else None,
-            intent_decision=dataclasses.asdict(self.decision),
+            intent_decision=dataclasses.asdict(self.decision) if self.decision else {},
             retrieval=self.retrieval, model_id=self.model_id, attempts=self.attempts,
-            output=answer.text, citations=list(answer.citations), retries=answer.retries,
-            escalated=self.escalated, review_id=answer.review_id, timings=dict(answer.timings),
+            output=output, citations=citations, retries=retries,
+            escalated=self.escalated, review_id=review_id, timings=dict(timings),
             tokens_in=sum(a["tokens_in"] for a in self.attempts),
             tokens_out=sum(a["tokens_out"] for a in self.attempts),
         )

@@ -8,6 +8,7 @@ never an answer, so those come as the final message alone.
 
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import json
 import uuid
@@ -16,11 +17,17 @@ from typing import Any
 
 import grpc
 
+from genai_rt.audit.records import AuditRecord
 from genai_rt.principal import Principal
 from genai_rt.proto.v1 import assistant_pb2 as pb
 from genai_rt.server.errors import ServiceError, invalid
 
 MAX_HISTORY = 64
+
+# The admission (audit slot + budget reservation) of the ask this task is running. The pipeline
+# calls the audit hook from inside ``Pipeline.ask``, so the hook finds it here.
+_ASK_ADMISSION: contextvars.ContextVar[Any] = contextvars.ContextVar("ask_admission",
+                                                                    default=None)
 
 
 def pipeline_audit_record(rec: Any, request_id: str) -> dict[str, Any]:
@@ -87,13 +94,35 @@ class AssistantServicer:
 
     async def ask(self, text: str, history: list[dict[str, str]], principal: Principal,
                   temperature: float | None = None, max_tokens: int | None = None) -> Any:
-        """Run the pipeline inside admission control (shared with HTTP)."""
+        """Run the pipeline inside admission control (shared with HTTP).
+
+        With an audit log the ask is admitted like an engine request: an audit slot and the
+        tenant's budget reservation of its worst case are taken first (RESOURCE_EXHAUSTED when
+        either is full); the pipeline's one record, ``cancelled`` if the caller goes away,
+        settles the reservation on what was used.
+        """
         pipeline = self.pipeline
         if not text.strip():
             raise invalid("text must be a non-empty string")
+        governance = self.server.governance
         async with self.server.admission.slot():
-            return await pipeline.ask(text, principal, history=history or None,
-                                      temperature=temperature, max_tokens=max_tokens)
+            admission = None
+            if governance is not None:
+                caps = [i.limits.max_tokens for i in pipeline.config.intents.values()]
+                cap = max(caps, default=1)
+                if max_tokens is not None:
+                    cap = max(1, min(cap, max_tokens))
+                admission = governance.admit_ask(
+                    principal, pipeline.config.max_retries + 1,
+                    self.server.engine.core.max_model_len, cap)
+            token = _ASK_ADMISSION.set(admission)
+            try:
+                return await pipeline.ask(text, principal, history=history or None,
+                                          temperature=temperature, max_tokens=max_tokens)
+            finally:
+                _ASK_ADMISSION.reset(token)
+                if admission is not None:
+                    governance.abandon_ask(admission)  # a no-op once the record was written
 
     async def Ask(self, request: pb.AskRequest, context: grpc.aio.ServicerContext,
                   principal: Principal) -> AsyncIterator[pb.AskEvent]:
@@ -110,6 +139,8 @@ def audit_hook(governance: Any) -> Any:
     """``Pipeline(on_record=...)``: one audit record per ask; returns its id."""
     def record(rec: Any) -> str:
         request_id = f"ask-{uuid.uuid4().hex}"
-        return str(governance.audit.append(pipeline_audit_record(rec, request_id)).record_id)
+        audit_record = AuditRecord(**pipeline_audit_record(rec, request_id))
+        return str(governance.record_ask(audit_record, len(rec.attempts),
+                                         _ASK_ADMISSION.get()))
 
     return record

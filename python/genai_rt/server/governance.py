@@ -9,10 +9,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from genai_rt.audit.auditor import Admission
 from genai_rt.audit.budgets import BudgetExceeded, BudgetStore
 from genai_rt.audit.engine_audit import AuditedEngine, engine_record, weights_hash
 from genai_rt.audit.log import AuditLog, AuditQueueFull
 from genai_rt.audit.pricing import PriceTable
+from genai_rt.audit.records import AuditRecord
 from genai_rt.config import AuditConfig
 from genai_rt.observability.metrics import Metrics
 from genai_rt.principal import Principal
@@ -91,6 +93,36 @@ class Governance:
                                self.audited.model_weights_hash, None, status)
         return self.audit.append(record).record_id
 
+    def admit_ask(self, principal: Principal, attempts: int, context_tokens: int,
+                  max_tokens: int) -> Admission:
+        """An assistant ask's audit slot and budget reservation, before any work is done.
+
+        Its worst case is every attempt (first try + retries) reading a full context and
+        writing ``max_tokens``, and retrieving once; ``record_ask`` settles on what it used.
+        """
+        try:
+            return self.audited.auditor.admit(principal, self.audited.model_id,
+                                              prompt_tokens=attempts * context_tokens,
+                                              max_tokens=attempts * max_tokens,
+                                              retrievals=attempts)
+        except AuditQueueFull as err:
+            raise exhausted(str(err), retry_after_s=AUDIT_QUEUE_RETRY_S) from None
+        except BudgetExceeded as err:
+            raise exhausted(str(err)) from None
+
+    def record_ask(self, record: AuditRecord, retrievals: int,
+                   admission: Admission | None) -> str:
+        """Append an ask's one record, priced; with an admission its reservation is settled."""
+        if self.prices is not None:
+            record.cost = self.prices.cost(self.audited.model_id, record.tokens_in,
+                                           record.tokens_out, retrievals)
+        if admission is None:
+            return str(self.audit.append(record).record_id)
+        return str(self.audited.auditor.record(admission, record).record_id)
+
+    def abandon_ask(self, admission: Admission) -> None:
+        """Give back an ask's slot and reservation if it ended without a record (refused)."""
+        self.audited.auditor.abandon(admission)
 
     def close(self) -> None:
         """Flush pending records and sign a final checkpoint (AuditLog.close does both)."""
