@@ -24,9 +24,7 @@ from genai_rt.sampling import SamplingParams
 from tests.server.harness import ServerThread, engine_config
 from tests.server.test_generation import wait_idle
 
-# The issue asks for 30 s; 10 s keeps the whole server suite inside its time budget on the
-# shared 2-core box while still running ~400 requests through every path (set 30 to match it).
-SOAK_SECONDS = 10.0
+SOAK_SECONDS = 30.0
 ids_sent: list[str] = []
 STREAMS = 64
 
