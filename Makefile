@@ -78,10 +78,12 @@ pytest: build
 
 test: lint pytest
 
-# llama-cpp-python (bench extra) builds llama.cpp from source: portable, AVX2/AVX-512, no AMX
-# (AMX traps on these CPUs and a native build would turn it on).
-LLAMA_CPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_AMX_TILE=OFF \
-                        -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+# llama-cpp-python (bench extra) builds llama.cpp from source: portable, no AMX (AMX traps on
+# these CPUs and a native build would turn it on); AVX-512 only where the CPU has it (the AMD
+# EPYC machines have AVX2 only, and an AVX-512 build dies there with SIGILL on load).
+LLAMA_CPP_AVX512 := $(if $(shell grep -m1 -ow avx512f /proc/cpuinfo 2>/dev/null),ON,OFF)
+LLAMA_CPP_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=$(LLAMA_CPP_AVX512) \
+                        -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
 $(BENCH_SETUP): $(SETUP)
 	CMAKE_ARGS="$(LLAMA_CPP_CMAKE_ARGS)" \

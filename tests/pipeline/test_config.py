@@ -12,7 +12,7 @@ INTENT = {"description": "d", "examples": ["a", "b"], "prompt": "p"}
 
 def test_example_config_loads(enterprise_config: PipelineConfig) -> None:
     assert set(enterprise_config.intents) == {
-        "hr_benefits", "sales_pipeline", "finance", "pricing", "strategy"}
+        "hr_benefits", "sales_pipeline", "finance", "quarterly_report", "pricing", "strategy"}
     assert enterprise_config.is_high_risk("pricing")
     assert not enterprise_config.is_high_risk("hr_benefits")
     assert enterprise_config.intents["sales_pipeline"].exclusions == ("confidential_pricing",)

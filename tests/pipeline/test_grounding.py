@@ -18,6 +18,7 @@ from genai_rt.pipeline.grounding import (
     citation_schema,
     extractive_ebnf,
     parse_extractive,
+    relevant,
     split_sentences,
 )
 from genai_rt.pipeline.store_adapter import GroundingStore
@@ -90,9 +91,26 @@ def test_extractive_answers_are_verbatim_tagged_sentences(
     grammar = extractive_grammar
     draft = parse_extractive(random_walk(grammar, vocab, seed).decode())
     assert draft.parse_error is None and 1 <= len(draft.quotes) <= 2
+    assert len(set(draft.quotes)) == len(draft.quotes)  # no sentence quoted twice
     by_id = {p.id: split_sentences(p.text) for p in PASSAGES}
     for pid, quote in draft.quotes:
         assert quote in by_id[pid]
+
+
+def test_no_sentence_can_be_quoted_twice(vocab: Vocabulary) -> None:
+    one = [Passage("a#0", "a.json", "Only one sentence here.", 0.9, "h")]
+    grammar = Grammar.from_ebnf(extractive_ebnf(one, 3), vocab)
+    line = "[a#0] Only one sentence here."
+    once = GrammarMatcher(grammar)
+    assert once.accept_string(line) and once.is_accepting()
+    assert not GrammarMatcher(grammar).accept_string(line + "\n" + line)
+
+
+def test_weak_passages_are_not_offered() -> None:
+    scored = [Passage(f"p{i}", "d", "x", score, "h") for i, score in enumerate([0.46, 0.3, 0.05])]
+    assert [p.id for p in relevant(scored)] == ["p0", "p1"]
+    negative = [Passage("n", "d", "x", -0.1, "h")]
+    assert relevant(negative) == negative  # nothing better to prefer: keep what there is
 
 
 def test_banned_sentences_leave_the_grammar() -> None:

@@ -280,13 +280,19 @@ def test_client_commands(asked: dict[str, Any], assistant_server: ServerThread,
 
 def test_demo_client_assistant_steps(asked: dict[str, Any]) -> None:
     out = asked["demo_output"]
-    for title in ("an HR question answered with citations", "confidential pricing",
+    for title in ("an HR question answered with citations", "Write the Q4 summary",
+                  "confidential pricing",
                   "needs sign-off", "globex retrieves nothing of acme", "the review queue"):
         assert title in out, out
     assert "-> acme documents seen by globex: none" in out
     _, strategy = asked["strategy"]
     assert strategy.status in ("DRAFT_REQUIRES_SIGNOFF", "ESCALATED"), strategy.status
     assert "not an answer: review item" in out
+    _, summary = asked["summary"]
+    assert summary.intent == "quarterly_report"  # framed, then grounded in the Q4 report
+    assert summary.status in ("PASSED", "ESCALATED"), summary.status
+    if summary.status == "PASSED":
+        assert "acme-q4-report.json" in summary.citations
 
 
 def _audit_bodies(server: ServerThread) -> list[dict[str, Any]]:

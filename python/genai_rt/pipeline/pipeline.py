@@ -39,6 +39,7 @@ from genai_rt.pipeline.grounding import (
     parse_extractive,
     parse_generative,
     passages_block,
+    relevant,
     split_sentences,
 )
 from genai_rt.pipeline.model_client import ModelClient
@@ -179,7 +180,7 @@ class Pipeline:
             filters = {"exclude_classifications": list(spec.excluded_classifications)}
             retrieval = await asyncio.to_thread(self.store.retrieve, text, principal, attempt.k,
                                                 filters)
-            passages = [p for p in retrieval.passages
+            passages = [p for p in relevant(retrieval.passages)
                         if automaton is None or not _quotes_only_blocked(p, automaton)]
             rec.retrieval = {"passages": [{"id": p.id, "document_id": p.document_id,
                                            "content_hash": p.content_hash, "score": p.score}

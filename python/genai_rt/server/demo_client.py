@@ -46,6 +46,7 @@ def _wait_blocks_free(client: Any, timeout: float = 10.0) -> Any:
 HR_QUESTION = "How many weeks of paid parental leave do employees get?"
 PRICING_QUESTION = "What is the floor price for the Enterprise plan?"
 STRATEGY_REQUEST = "What are our strategic plans for 2027?"
+SUMMARY_REQUEST = "Write the Q4 summary"
 
 
 def _show(answer: Any) -> None:
@@ -65,6 +66,7 @@ def run_assistant(target: str, keys: dict[str, str]) -> dict[str, tuple[list[str
 
     asks = {"hr": ("acme_employee", HR_QUESTION), "pricing": ("acme_sales", PRICING_QUESTION),
             "strategy": ("acme_leadership", STRATEGY_REQUEST),
+            "summary": ("acme_employee", SUMMARY_REQUEST),
             "globex": ("globex_employee", HR_QUESTION)}
 
     def ask(persona: str, text: str) -> tuple[list[str], Any]:
@@ -82,6 +84,15 @@ def run_assistant(target: str, keys: dict[str, str]) -> dict[str, tuple[list[str
     _step("assistant: an HR question answered with citations (acme employee)")
     print(f"Q: {HR_QUESTION}")
     _show(answers["hr"])
+    _step(f'assistant: "{SUMMARY_REQUEST}" framed into a structured JSON summary '
+          "(acme employee)")
+    summary = answers["summary"]
+    print(f"Q: {SUMMARY_REQUEST}")
+    print(f"framed as intent {summary.intent!r}: up to 3 sentences quoted from the sources the "
+          "caller may see (grammar-constrained), returned as JSON")
+    if summary.answer_json:
+        print(json.dumps(json.loads(summary.answer_json), indent=2))
+    _show(summary)
     _step("assistant: confidential pricing is held for sign-off (acme sales)")
     print(f"Q: {PRICING_QUESTION}")
     _show(answers["pricing"])
@@ -134,7 +145,7 @@ def run(target: str, http: str | None, api_key: str | None,
               f"{last.timings.time_to_first_token_s * 1000:.0f} ms, total "
               f"{(time.perf_counter() - t0) * 1000:.0f} ms, audit record {last.audit_id}")
 
-        _step('"Write the Q4 summary" as structured JSON (grammar-constrained)')
+        _step("raw engine: a JSON-schema-constrained completion (no pipeline, no grounding)")
         reply = client.complete("Write the Q4 summary.", max_tokens=120, temperature=0.7,
                                 seed=4, grammar={"json_schema": SUMMARY_SCHEMA})
         text = reply.completions[0].text
