@@ -17,12 +17,15 @@ struct QuantProblem {
   int64_t blocks = 0;    // blocks per weight row
   int64_t row_bytes = 0;
   const uint8_t* weights = nullptr;
-  // kInt8: x quantized per 32 inputs; xs16 = scale * (sum of the 16 int8 values).
+  // kInt8: x quantized per 32 inputs in two int8 terms, x ~= xd * (256 * xq + xq2) (the second
+  // holds the first's rounding residual); xs16 = that x's sum per 16 inputs.
   const int8_t* xq = nullptr;   // [m, k_padded]
+  const int8_t* xq2 = nullptr;  // [m, k_padded]
   const float* xd = nullptr;    // [m, k_padded / 32]
   const float* xs16 = nullptr;  // [m, k_padded / 16]
-  // kFloat32: x zero-padded.
-  const float* xf = nullptr;  // [m, k_padded]
+  // kFloat32: x zero-padded, and its sum per 32 inputs (for the blocks' additive offsets).
+  const float* xf = nullptr;    // [m, k_padded]
+  const float* xs32 = nullptr;  // [m, k_padded / 32]
   float* y = nullptr;         // [m, n]
 };
 

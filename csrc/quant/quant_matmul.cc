@@ -79,11 +79,15 @@ struct ThreadBuffers {
   }
 };
 
-// llama.cpp's q8 scheme per 32 inputs: scale = max|x| / 127, q = round(x / scale); xs16 keeps
-// scale * sum(q) per 16 so that formats with an additive offset (Q4_1's m, the K-quants' mins)
-// need no per-weight work for it.
+// Per 32 inputs: scale = max|x| / 127 and q = round(x / scale), llama.cpp's q8 scheme; then
+// the rounding residual again in int8, q2 = round(256 * (x / scale - q)), |q2| <= 127 (clamped
+// from 128 at the exact half). x ~= scale / 256 * (256 q + q2): the integer dot products cost
+// twice the vpmaddubsw work and the activation error drops ~256x. Measured on SmolLM2-135M
+// over 1,000 tokens, q alone gave top-1 agreement 0.961 and mean KL 2.99e-3 against fp32 (the
+// bound is 0.99 / 1e-3). xs16 keeps that x's sum per 16 so that formats with an additive
+// offset (Q4_1's m, the K-quants' mins) need no per-weight work for it.
 void QuantizeRows(const float* x, int64_t m, int64_t k, int64_t x_stride, int64_t k_padded,
-                  int8_t* xq, float* xd, float* xs16) {
+                  int8_t* xq, int8_t* xq2, float* xd, float* xs16) {
   float block[32];
   for (int64_t r = 0; r < m; ++r) {
     const float* row = x + r * x_stride;
@@ -97,14 +101,20 @@ void QuantizeRows(const float* x, int64_t m, int64_t k, int64_t x_stride, int64_
       const float scale = amax / 127.f;
       const float inverse = scale > 0.f ? 1.f / scale : 0.f;
       int8_t* out = xq + r * k_padded + 32 * b;
-      int sums[2] = {0, 0};
+      int8_t* out2 = xq2 + r * k_padded + 32 * b;
+      int32_t sums[2] = {0, 0};
       for (int i = 0; i < 32; ++i) {
-        out[i] = static_cast<int8_t>(std::nearbyint(block[i] * inverse));
-        sums[i / 16] += out[i];
+        const float scaled = block[i] * inverse;
+        const float q = std::nearbyint(scaled);
+        const float q2 = std::min(127.f, std::max(-127.f, std::nearbyint(256.f * (scaled - q))));
+        out[i] = static_cast<int8_t>(q);
+        out2[i] = static_cast<int8_t>(q2);
+        sums[i / 16] += 256 * static_cast<int32_t>(q) + static_cast<int32_t>(q2);
       }
-      xd[r * (k_padded / 32) + b] = scale;
-      xs16[r * (k_padded / 16) + 2 * b] = scale * static_cast<float>(sums[0]);
-      xs16[r * (k_padded / 16) + 2 * b + 1] = scale * static_cast<float>(sums[1]);
+      const float unit = scale / 256.f;
+      xd[r * (k_padded / 32) + b] = unit;
+      xs16[r * (k_padded / 16) + 2 * b] = unit * static_cast<float>(sums[0]);
+      xs16[r * (k_padded / 16) + 2 * b + 1] = unit * static_cast<float>(sums[1]);
     }
   }
 }
@@ -160,21 +170,30 @@ void QuantMatmul(const float* x, int64_t m, int64_t k, int64_t x_stride, const u
   p.row_bytes = p.blocks * format.block_bytes;
   p.weights = weights;
   p.y = y;
-  std::vector<int8_t> xq;
-  std::vector<float> xd, xs16, xf;
+  std::vector<int8_t> xq, xq2;
+  std::vector<float> xd, xs16, xf, xs32;
   if (mode == ActivationMode::kInt8) {
     xq.resize(m * p.k_padded);
+    xq2.resize(m * p.k_padded);
     xd.resize(m * p.k_padded / 32);
     xs16.resize(m * p.k_padded / 16);
-    QuantizeRows(x, m, k, x_stride, p.k_padded, xq.data(), xd.data(), xs16.data());
+    QuantizeRows(x, m, k, x_stride, p.k_padded, xq.data(), xq2.data(), xd.data(), xs16.data());
     p.xq = xq.data();
+    p.xq2 = xq2.data();
     p.xd = xd.data();
     p.xs16 = xs16.data();
   } else {
     xf.assign(m * p.k_padded, 0.f);
     for (int64_t r = 0; r < m; ++r) std::copy(x + r * x_stride, x + r * x_stride + k,
                                               xf.begin() + r * p.k_padded);
+    xs32.resize(m * p.k_padded / 32);
+    for (int64_t i = 0; i < static_cast<int64_t>(xs32.size()); ++i) {
+      float sum = 0.f;  // sequential: the same bits whatever m is
+      for (int j = 0; j < 32; ++j) sum += xf[32 * i + j];
+      xs32[i] = sum;
+    }
     p.xf = xf.data();
+    p.xs32 = xs32.data();
   }
 
   const RowKernel kernel = Active().kernel;

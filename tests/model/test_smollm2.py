@@ -60,8 +60,8 @@ def llm(gguf_path: Path) -> LLM:
 
 @pytest.fixture(scope="module")
 def default_llm(gguf_path: Path) -> LLM:
-    # What users get: the GGUF's quantized blocks with int8 activations (tests/quant measures
-    # how far that path is from fp32).
+    # What users get: the GGUF's quantized blocks, activations "auto" (fp32 up to 4 rows, int8
+    # above; tests/quant measures how far int8 is from fp32).
     return LLM(str(gguf_path))
 
 

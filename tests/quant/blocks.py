@@ -41,7 +41,8 @@ def ragged_in_features(ggml_type: T) -> int:
 
 
 def q8_activations(x: torch.Tensor) -> torch.Tensor:
-    """x as the int8 mode sees it: per 32 inputs, round(x / s) * s with s = max|x| / 127."""
+    """x as the int8 mode sees it: per 32 inputs, s = max|x| / 127, q = round(x / s) and the
+    residual's q2 = round(256 (x / s - q)) in [-127, 127]; x ~= s / 256 * (256 q + q2)."""
     rows, k = x.shape
     padded = -(-k // 32) * 32
     xp = torch.zeros(rows, padded)
@@ -49,5 +50,7 @@ def q8_activations(x: torch.Tensor) -> torch.Tensor:
     blocks = xp.view(rows, -1, 32)
     scale = blocks.abs().amax(dim=2, keepdim=True) / 127.0
     inverse = torch.where(scale > 0, 1.0 / scale, torch.zeros_like(scale))
-    q = torch.round(blocks * inverse).clamp(-127, 127)
-    return (q * scale).view(rows, padded)[:, :k]
+    scaled = blocks * inverse
+    q = torch.round(scaled).clamp(-127, 127)
+    q2 = torch.round(256.0 * (scaled - q)).clamp(-127, 127)
+    return ((256.0 * q + q2).double() * (scale.double() / 256.0)).view(rows, padded)[:, :k]

@@ -69,6 +69,20 @@ def test_thread_count_does_not_change_results() -> None:
             assert torch.equal(quant_matmul(x, weight, int8, num_threads=threads), one)
 
 
+@pytest.mark.parametrize("ggml_type", ALL_TYPES, ids=lambda t: t.name)
+def test_a_row_does_not_depend_on_its_batch(ggml_type, isa) -> None:
+    """Deterministic mode keeps these layers: 1-4 rows (registers) and more (expanded buffer)
+    must give the same bits for the same row."""
+    k = ragged_in_features(ggml_type)
+    weight = random_weight(ggml_type, 29, k, seed=11)
+    x = torch.randn(9, k, generator=torch.Generator().manual_seed(12))
+    for int8 in (False, True):
+        full = quant_matmul(x, weight, int8, num_threads=2)
+        for rows in (1, 2, 3, 4, 5):
+            assert torch.equal(quant_matmul(x[:rows], weight, int8, num_threads=2),
+                               full[:rows]), (rows, int8)
+
+
 def test_strided_rows_and_empty_batch() -> None:
     weight = random_weight(ALL_TYPES[0], 33, 64, seed=5)
     wide = torch.randn(4, 100, generator=torch.Generator().manual_seed(6))

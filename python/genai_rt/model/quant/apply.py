@@ -55,7 +55,7 @@ def quantize_model(
     model: LlamaForCausalLM,
     gguf: GGUFFile | None,
     quantize: str = "auto",
-    activations: str = "int8",
+    activations: str = "auto",
 ) -> str:
     """Replace ``model``'s projections in place; returns the path summary the load log shows.
 
@@ -64,8 +64,8 @@ def quantize_model(
     quantize : {"auto", "none", "int8", "int4"}
         "auto": GGUF blocks kept on CPU, dense otherwise. "int8"/"int4": quantize a Hugging
         Face checkpoint's weights at load. "none": dense.
-    activations : {"int8", "float32"}
-        CPU kernels only: int8 activations (fast, llama.cpp's scheme) or weight-only fp32.
+    activations : {"auto", "int8", "float32"}
+        CPU kernels only (``linear.ACTIVATION_PATHS``).
 
     Raises
     ------
@@ -73,7 +73,6 @@ def quantize_model(
         int8/int4 asked of a GGUF file, an unsupported GGML type, a corrupt block scale.
     """
     device = model.embed_tokens.device
-    int8_activations = activations == "int8"
     if quantize == "none":
         return "dense (quantize=none)"
     if gguf is not None and quantize in ("int8", "int4"):
@@ -93,7 +92,7 @@ def quantize_model(
             name = f"layers.{index}.{attr}"
             if gguf is None:
                 new = QuantizedLinear.from_float(_float_weight(proj), quantize, device,
-                                                 int8_activations, bias, name)
+                                                 activations, bias, name)
             else:
                 sources = [tensors[f"blk.{index}.{p}.weight"] for p in parts]
                 other = sorted({t.type_name for t in sources
@@ -104,10 +103,10 @@ def quantize_model(
                     continue
                 weights = [_gguf_weight(t, model) for t in sources]
                 new = QuantizedLinear.from_gguf(weights, device, model.embed_tokens.dtype,
-                                                int8_activations, bias, name)
+                                                activations, bias, name)
             setattr(layer, attr, new)  # same call signature as Projection
             paths[new.path] = paths.get(new.path, 0) + 1
-    head = _lm_head(model, tensors, quantize, int8_activations)
+    head = _lm_head(model, tensors, quantize, activations)
     if head is not None:
         model.lm_head = head  # type: ignore[assignment]  # same call signature as Projection
         paths[f"lm_head: {head.path}"] = 1
@@ -117,7 +116,7 @@ def quantize_model(
 
 
 def _lm_head(
-    model: LlamaForCausalLM, tensors: dict[str, GGUFTensor], quantize: str, int8: bool
+    model: LlamaForCausalLM, tensors: dict[str, GGUFTensor], quantize: str, activations: str
 ) -> QuantizedLinear | None:
     device = model.embed_tokens.device
     if tensors:
@@ -126,6 +125,7 @@ def _lm_head(
         if int(source.ggml_type) not in SUPPORTED_TYPES:
             return None  # an F32/F16 head stays dense
         return QuantizedLinear.from_gguf([QuantizedWeight.from_gguf(source)], device,
-                                         int8_activations=int8, name="lm_head")
+                                         activations=activations, name="lm_head")
     dense = model.embed_tokens if model.lm_head is None else _float_weight(model.lm_head)
-    return QuantizedLinear.from_float(dense.data, quantize, device, int8, None, "lm_head")
+    return QuantizedLinear.from_float(dense.data, quantize, device, activations, None,
+                                      "lm_head")
