@@ -11,8 +11,8 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
-#include <system_error>
-#include <thread>
+
+#include "genai_rt/quant/thread_pool.h"
 
 #if defined(__has_attribute)
 #if __has_attribute(target_clones) && (defined(__x86_64__) || defined(__i386__)) && \
@@ -168,27 +168,16 @@ void CpuPagedDecodeAttention(const float* query, const float* kv_cache,
       Validate(query, kv_cache, block_tables, seq_lens, shape, num_threads, out);
   if (shape.num_seqs == 0) return;
   const auto ranges = SplitByWork(seq_lens, shape.num_seqs, num_threads);
-  // All allocation before any thread starts: nothing below throws but thread creation, and a
-  // range whose thread cannot start runs on the calling thread instead.
+  // On the core's one worker pool (quant::ParallelFor), shared with the quantized matmuls: a
+  // decode step makes one call per layer, and starting threads per call cost more than a
+  // short sequence's attention.
   const auto scratch_size = static_cast<size_t>(shape.num_heads * longest);
   std::vector<float> scratch(scratch_size * ranges.size());
-  auto attend = [&](size_t r) {
+  const int parts = static_cast<int>(ranges.size());
+  quant::ParallelFor(parts, parts, [&](int r) {
     AttendRange(query, kv_cache, block_tables, seq_lens, shape, scale, ranges[r].first,
                 ranges[r].second, scratch.data() + r * scratch_size, out);
-  };
-  std::vector<std::thread> workers;
-  workers.reserve(ranges.size() - 1);
-  std::vector<size_t> inline_ranges = {0};
-  inline_ranges.reserve(ranges.size());
-  for (size_t r = 1; r < ranges.size(); ++r) {
-    try {
-      workers.emplace_back(attend, r);
-    } catch (const std::system_error&) {
-      inline_ranges.push_back(r);
-    }
-  }
-  for (size_t r : inline_ranges) attend(r);
-  for (auto& worker : workers) worker.join();
+  });
 }
 
 }  // namespace genai_rt::attention
