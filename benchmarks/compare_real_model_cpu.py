@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import genai_rt  # noqa: F401  (before torch: its OpenMP default must apply)
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

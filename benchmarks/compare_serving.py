@@ -188,6 +188,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     os.environ.setdefault("TRITON_INTERPRET", "1")
+    # The server subprocess is `genai-rt serve`, whose CLI makes OpenMP wait passively; the
+    # in-process side gets the same before torch loads, so both run one configuration.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
 
     torch.set_num_threads(args.threads)

@@ -10,18 +10,8 @@ those names load lazily so that ``import genai_rt`` stays cheap (no torch until 
 from __future__ import annotations
 
 import importlib
-import os
-import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
-
-# OpenMP workers that spin after each parallel region hold the cores the quantized kernels'
-# worker pool runs on. Measured at 1 sequence on 2 cores: SmolLM2 Q4_1 decoded at 25 tok/s with
-# libgomp's default spinning, 34 tok/s with OMP_WAIT_POLICY=PASSIVE (the dense fp32 path: 15-16
-# either way). OpenMP reads it once, when torch loads, so it applies when genai_rt comes first
-# (the CLI, the servers, `import genai_rt` before torch); a value the user set is kept.
-if "torch" not in sys.modules:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     __version__ = version("genai-rt")

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from genai_rt.chat_cli import add_chat_args, cmd_chat
 from genai_rt.cli_flags import add_dataclass_flags, given
+
+# The genai-rt process is ours, so its OpenMP runtime (torch's) sleeps between parallel regions
+# instead of spinning: spinning OpenMP workers hold the cores the quantized kernels' pool needs.
+# Measured at 1 sequence on 2 cores (SmolLM2 Q4_1): 25 tok/s with libgomp's default, 31-34 with
+# PASSIVE; dense fp32 15-16 either way. Not set by `import genai_rt`: it is process-wide, and
+# llama.cpp in the same process ran 4x slower under it (84 -> 20 tok/s). A user's value is kept;
+# OpenMP reads it when torch loads, which is after this module.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
