@@ -2,8 +2,8 @@
 
 Engines, all in this one process, same thread count, greedy, EOS ignored:
 
-- genai_rt quantized: ``LLM(gguf)``, the default (blocks kept, C++ kernels; activations
-  "auto": fp32 up to 4 rows, two-term int8 above);
+- genai_rt quantized: ``LLM(gguf)``, the default (blocks kept, C++ kernels, fp32
+  activations: weight-only);
 - genai_rt dense: ``LLM(gguf, quantize="none")`` (blocks dequantized to fp32 at load);
 - llama.cpp: ``llama_cpp.Llama`` on the same file (skipped, and said so, when llama-cpp-python
   is not installed; see the ``bench`` extra in pyproject.toml);

@@ -37,7 +37,7 @@ struct RowScratch {
   float* s16;    // [k_padded / 16]
   float* mn16;   // [k_padded / 16]
   float* s8;     // [k_padded / 4]
-  float* wf;     // [k_padded]
+  float* wf;     // [4 * k_padded]
 };
 
 using RowKernel = void (*)(const QuantProblem&, int64_t n_begin, int64_t n_end,

@@ -72,7 +72,7 @@ struct ThreadBuffers {
   RowScratch Fit(int64_t k) {
     if (static_cast<int64_t>(q.size()) < k) {
       q.resize(k);
-      floats.resize(k / 16 * 2 + k / 4 + k);
+      floats.resize(k / 16 * 2 + k / 4 + 4 * k);
     }
     float* f = floats.data();
     return {q.data(), f, f + k / 16, f + k / 16 * 2, f + k / 16 * 2 + k / 4};

@@ -15,7 +15,7 @@ DTYPES = ("auto", "float32", "bfloat16", "float16")
 ATTENTION_BACKENDS = ("auto", "torch", "triton", "flash_attn")
 DEVICES = ("auto", "cpu", "cuda")
 QUANTIZE = ("auto", "none", "int8", "int4")
-QUANT_ACTIVATIONS = ("auto", "int8", "float32")
+QUANT_ACTIVATIONS = ("float32", "int8")
 
 
 def _positive_int(name: str, value: object, allow_none: bool = False) -> None:
@@ -57,12 +57,10 @@ class ModelConfig:
         Weights kept quantized (genai_rt.model.quant): "auto" keeps a GGUF file's blocks on CPU;
         "int8" / "int4" quantize a Hugging Face checkpoint at load (weight-only; CPU: Q8_0 /
         Q4_1 blocks of 32, CUDA: int8 per channel / int4 per group of 128); "none": dense.
-    quant_activations : {"auto", "float32", "int8"}
-        CPU quantized kernels: "float32" keeps activations fp32 (weight-only, exact to fp32
-        rounding); "int8" quantizes them per 32 inputs in two int8 terms for integer dot
-        products; "auto" (default) runs fp32 up to 4 rows and int8 above, the faster of the
-        two at each size (measured figures in ``genai_rt.model.quant.linear``). With
-        ``deterministic`` "auto" means "float32": a row must not depend on its batch.
+    quant_activations : {"float32", "int8"}
+        CPU quantized kernels: "float32" (default) keeps activations fp32 (weight-only, exact
+        to fp32 rounding, the faster path as measured); "int8" quantizes them per 32 inputs in
+        two int8 terms for integer dot products (figures in ``genai_rt.model.quant.linear``).
     """
 
     path: str
@@ -73,7 +71,7 @@ class ModelConfig:
     enforce_eager: bool = False
     deterministic: bool = False
     quantize: str = "auto"
-    quant_activations: str = "auto"
+    quant_activations: str = "float32"
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:

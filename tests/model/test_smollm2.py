@@ -60,8 +60,7 @@ def llm(gguf_path: Path) -> LLM:
 
 @pytest.fixture(scope="module")
 def default_llm(gguf_path: Path) -> LLM:
-    # What users get: the GGUF's quantized blocks, activations "auto" (fp32 up to 4 rows, int8
-    # above; tests/quant measures how far int8 is from fp32).
+    # What users get: the GGUF's quantized blocks, weight-only (fp32 activations).
     return LLM(str(gguf_path))
 
 

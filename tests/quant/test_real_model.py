@@ -51,7 +51,6 @@ def dense_logits_and_model(gguf, tokens):
     dense = _logits(model, tokens)
     summary = quantize_model(model, gguf, "auto", "int8")
     assert "cpu Q4_1 int8 activations" in summary and "lm_head: cpu Q8_0" in summary
-    # 1,000 rows per call: "auto" would run int8 too; "int8" also pins the 1-4 row calls
     return dense, model
 
 

@@ -76,10 +76,7 @@ def load_engine_parts(
                                max_model_len=mcfg.max_model_len)
         from genai_rt.model.quant.apply import quantize_model
 
-        activations = mcfg.quant_activations
-        if mcfg.deterministic and activations == "auto":
-            activations = "float32"  # one arithmetic whatever the batch size
-        quantize_model(model, gguf, mcfg.quantize, activations)  # logs the path
+        quantize_model(model, gguf, mcfg.quantize, mcfg.quant_activations)  # logs the path
     if mcfg.deterministic:
         from genai_rt.model.deterministic import make_batch_invariant
 

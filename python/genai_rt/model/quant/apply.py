@@ -55,7 +55,7 @@ def quantize_model(
     model: LlamaForCausalLM,
     gguf: GGUFFile | None,
     quantize: str = "auto",
-    activations: str = "auto",
+    activations: str = "float32",
 ) -> str:
     """Replace ``model``'s projections in place; returns the path summary the load log shows.
 
@@ -64,7 +64,7 @@ def quantize_model(
     quantize : {"auto", "none", "int8", "int4"}
         "auto": GGUF blocks kept on CPU, dense otherwise. "int8"/"int4": quantize a Hugging
         Face checkpoint's weights at load. "none": dense.
-    activations : {"auto", "int8", "float32"}
+    activations : {"float32", "int8"}
         CPU kernels only (``linear.ACTIVATION_PATHS``).
 
     Raises
