@@ -107,7 +107,7 @@ def test_no_sentence_can_be_quoted_twice(vocab: Vocabulary) -> None:
 
 
 def test_weak_passages_are_not_offered() -> None:
-    scored = [Passage(f"p{i}", "d", "x", score, "h") for i, score in enumerate([0.46, 0.3, 0.05])]
+    scored = [Passage(f"p{i}", "d", "x", score, "h") for i, score in enumerate([0.46, 0.4, 0.2])]
     assert [p.id for p in relevant(scored)] == ["p0", "p1"]
     negative = [Passage("n", "d", "x", -0.1, "h")]
     assert relevant(negative) == negative  # nothing better to prefer: keep what there is

@@ -108,6 +108,7 @@ def test_hr_question_streams_released_lines_then_the_answer(
     lines, answer = asked["hr"]
     assert answer.status == "PASSED", list(answer.reasons)
     assert answer.citations and all(c.startswith("acme-") for c in answer.citations)
+    assert "16 weeks" in answer.text  # acme's parental-leave policy, the one passage offered
     assert answer.verdicts and all(v.passed for v in answer.verdicts) and not answer.reasons
     assert {"frame", "ground", "generate", "validate", "total"} <= set(answer.timings)
     quotes = json.loads(answer.answer_json)["quotes"]
