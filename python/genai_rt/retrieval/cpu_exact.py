@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 
 from genai_rt import _core
-from genai_rt.retrieval.dense_rows import DenseRows
+from genai_rt.retrieval.dense_rows import DenseRows, DenseRowsIndex
 from genai_rt.retrieval.index import VectorIndex, available_cores, report_rows
 from genai_rt.retrieval.report import SearchHits
 
 METRIC_CODES = {"ip": 0, "l2": 1}
 
 
-class CpuExactIndex(VectorIndex):
+class CpuExactIndex(DenseRowsIndex, VectorIndex):
     """Exact search on CPU: every visible row is scored, on ``num_threads`` cores (0: all)."""
 
     backend = "cpu_exact"
@@ -27,21 +27,6 @@ class CpuExactIndex(VectorIndex):
             raise ValueError(f"num_threads must be an int >= 0, got {num_threads!r}")
         self.num_threads = num_threads
         self.rows = DenseRows(dim, dtype)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __contains__(self, item: object) -> bool:
-        return item in self.rows.slot_of
-
-    def ids(self) -> np.ndarray:
-        return np.fromiter(self.rows.slot_of, dtype=np.int64, count=len(self.rows))
-
-    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.rows.upsert(ids, vectors)
-
-    def _delete(self, ids: np.ndarray) -> None:
-        self.rows.remove(ids)
 
     def search_slots(self, queries: np.ndarray, k: int, words: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray]:

@@ -82,3 +82,25 @@ class DenseRows:
             self.slot_ids = np.concatenate([self.slot_ids, np.full(grow, -1, np.int64)])
         self.used += 1
         return self.used - 1
+
+
+class DenseRowsIndex:
+    """What both exact indexes answer from their ``DenseRows`` alone (mixed in before
+    ``VectorIndex``): size, membership, ids, insert and delete."""
+
+    rows: DenseRows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.rows.slot_of
+
+    def ids(self) -> np.ndarray:
+        return np.fromiter(self.rows.slot_of, dtype=np.int64, count=len(self.rows))
+
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        self.rows.upsert(ids, vectors)
+
+    def _delete(self, ids: np.ndarray) -> None:
+        self.rows.remove(ids)

@@ -10,12 +10,12 @@ import numpy as np
 import torch
 
 from genai_rt.device import cuda_available, triton_usable
-from genai_rt.retrieval.dense_rows import DenseRows
+from genai_rt.retrieval.dense_rows import DenseRows, DenseRowsIndex
 from genai_rt.retrieval.index import VectorIndex, report_rows
 from genai_rt.retrieval.report import SearchHits
 
 
-class GpuExactIndex(VectorIndex):
+class GpuExactIndex(DenseRowsIndex, VectorIndex):
     """Exact search on the GPU; the same ids as cpu_exact (ties go to the smaller row).
 
     With fp16 storage the kernel uses the fp16 tensor-core dot, so queries are rounded to fp16
@@ -37,21 +37,6 @@ class GpuExactIndex(VectorIndex):
         self._uploaded = -1
         self._vectors = torch.empty(0)
         self._norms = torch.empty(0)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __contains__(self, item: object) -> bool:
-        return item in self.rows.slot_of
-
-    def ids(self) -> np.ndarray:
-        return np.fromiter(self.rows.slot_of, dtype=np.int64, count=len(self.rows))
-
-    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        self.rows.upsert(ids, vectors)
-
-    def _delete(self, ids: np.ndarray) -> None:
-        self.rows.remove(ids)
 
     def _sync(self) -> None:
         # NOTE: a change re-uploads every used row; ingest batches changes, searches do not.
