@@ -9,6 +9,7 @@ becomes a ``Principal`` (UNAUTHENTICATED otherwise); exceptions become status co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -65,47 +66,40 @@ def check_message(request: Any) -> None:
                            f"request is not a valid {request.type_name}: {request.error}")
 
 
+@contextlib.asynccontextmanager
+async def _status_codes(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+    """Any error of a handler becomes its gRPC status (cancels and aborts pass through)."""
+    try:
+        yield
+    except (asyncio.CancelledError, grpc.aio.AbortError):
+        raise
+    except Exception as exc:
+        await _abort(context, exc)
+
+
 def _unary(gate: Gate, fn: Callable[..., Any]) -> Callable[..., Any]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        try:
+        async with _status_codes(context):
             check_message(request)
             return await fn(request, context, principal_of(gate, context))
-        except asyncio.CancelledError:
-            raise
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await _abort(context, exc)
 
     return handler
 
 
 def _streaming(gate: Gate, fn: Callable[..., AsyncIterator[Any]]) -> Callable[..., Any]:
     async def handler(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        try:
+        async with _status_codes(context):
             check_message(request)
             async for item in fn(request, context, principal_of(gate, context)):
                 yield item
-        except asyncio.CancelledError:
-            raise
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await _abort(context, exc)
 
     return handler
 
 
 def _client_streaming(gate: Gate, fn: Callable[..., Any]) -> Callable[..., Any]:
     async def handler(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
-        try:
+        async with _status_codes(context):
             return await fn(requests, context, principal_of(gate, context))
-        except asyncio.CancelledError:
-            raise
-        except grpc.aio.AbortError:
-            raise
-        except Exception as exc:
-            await _abort(context, exc)
 
     return handler
 
