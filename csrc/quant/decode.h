@@ -103,6 +103,17 @@ inline void ScaleMinK4(int j, const uint8_t* s, int* scale, int* min) {
   }
 }
 
+// Q4_K / Q5_K: the eight 32-weight sub-blocks' scales and mins, repeated per 16 weights.
+inline void ScalesK4(float d, float dmin, const uint8_t* scales, float* __restrict__ s16,
+                     float* __restrict__ mn16) {
+  for (int sub = 0; sub < 8; ++sub) {
+    int sc, mn;
+    ScaleMinK4(sub, scales, &sc, &mn);
+    s16[2 * sub] = s16[2 * sub + 1] = d * static_cast<float>(sc);
+    mn16[2 * sub] = mn16[2 * sub + 1] = -dmin * static_cast<float>(mn);
+  }
+}
+
 template <>
 struct Decoder<kQ4_K> {
   static constexpr int kElems = 256, kBytes = 144;
@@ -115,12 +126,7 @@ struct Decoder<kQ4_K> {
     for (int j = 0; j < 4; ++j) {  // 64 weights: low nibbles, then high nibbles
       UnpackNibbles<32>(qs + 32 * j, q + 64 * j, q + 64 * j + 32);
     }
-    for (int sub = 0; sub < 8; ++sub) {
-      int sc, mn;
-      ScaleMinK4(sub, scales, &sc, &mn);
-      s16[2 * sub] = s16[2 * sub + 1] = d * static_cast<float>(sc);
-      mn16[2 * sub] = mn16[2 * sub + 1] = -dmin * static_cast<float>(mn);
-    }
+    ScalesK4(d, dmin, scales, s16, mn16);
   }
 };
 
@@ -141,12 +147,7 @@ struct Decoder<kQ5_K> {
         q[64 * j + 32 + l] = (ql[32 * j + l] >> 4) | (((qh[l] >> hi_bit) & 1) << 4);
       }
     }
-    for (int sub = 0; sub < 8; ++sub) {
-      int sc, mn;
-      ScaleMinK4(sub, scales, &sc, &mn);
-      s16[2 * sub] = s16[2 * sub + 1] = d * static_cast<float>(sc);
-      mn16[2 * sub] = mn16[2 * sub + 1] = -dmin * static_cast<float>(mn);
-    }
+    ScalesK4(d, dmin, scales, s16, mn16);
   }
 };
 
