@@ -12,17 +12,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "genai_rt/cpu_clones.h"
 #include "genai_rt/quant/thread_pool.h"
-
-#if defined(__has_attribute)
-#if __has_attribute(target_clones) && (defined(__x86_64__) || defined(__i386__)) && \
-    defined(__linux__)
-#define GENAI_RT_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef GENAI_RT_CPU_CLONES
-#define GENAI_RT_CPU_CLONES
-#endif
 
 namespace genai_rt::attention {
 namespace {

@@ -10,21 +10,12 @@
 // so its results repeat bit for bit.
 #include "genai_rt/matmul/fixed_order_linear.h"
 
-#include "genai_rt/quant/thread_pool.h"
-
 #include <algorithm>
 #include <stdexcept>
 #include <string>
 
-#if defined(__has_attribute)
-#if __has_attribute(target_clones) && (defined(__x86_64__) || defined(__i386__)) && \
-    defined(__linux__)
-#define GENAI_RT_CPU_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef GENAI_RT_CPU_CLONES
-#define GENAI_RT_CPU_CLONES
-#endif
+#include "genai_rt/cpu_clones.h"
+#include "genai_rt/quant/thread_pool.h"
 
 // The helpers pass 64-byte vectors by value; they are always inlined into the per-ISA clones of
 // ColumnRange, so no call with the baseline ABI is ever made.
