@@ -155,9 +155,9 @@ class Pipeline:
             # The caller went away (client cancel, deadline, drain): the request still gets its
             # one record, with the attempts that finished; the engine request in flight was
             # aborted when its stream closed.
-            if self.on_record is not None and not rec.recorded:
+            # (_finish records and returns with no await in between: a cancel never follows it)
+            if self.on_record is not None:
                 timings["total"] = time.perf_counter() - t0
-                rec.recorded = True
                 self.on_record(rec.build_cancelled(timings))
             raise
 
@@ -284,7 +284,6 @@ class Pipeline:
         timings["total"] = time.perf_counter() - t0
         answer.timings = dict(timings)
         if self.on_record is not None:
-            rec.recorded = True
             answer.audit_id = self.on_record(rec.build(answer))
         return answer
 
@@ -333,7 +332,6 @@ class _RecordBuilder:
         self.retrieval: dict[str, Any] = {}
         self.attempts: list[dict[str, Any]] = []
         self.escalated = False
-        self.recorded = False
 
     def build(self, answer: Answer) -> PipelineRecord:
         return self._build(answer.status.value, answer.text, list(answer.citations),
